@@ -1,0 +1,49 @@
+"""Mechanisms for strategic feedback: training/aggregation rules plus payment rules.
+
+Pure numpy, vectorised over leading batch dimensions (reports ``(..., n, K)``, sizes
+``(..., n)``); the maths is in ``MODEL.md`` sections 1 and 2.
+
+>>> import mechanisms
+>>> m = mechanisms.make("affine_maximizer", lam=0.1)
+>>> out = m.outcome(reports, sizes)          # out.policy (..., K), out.payments (..., n)
+>>> mechanisms.utility(out.policy, out.payments, true_rewards, true_sizes)
+
+Registered names: ``sw_max``, ``affine_maximizer`` (reward-model game of [SUN]) and
+``average``, ``median``, ``online_weighted``, ``hedge`` (online game of [HD]).
+"""
+
+from .base import Mechanism, Outcome, utility, valuation
+from .online import (
+    Average,
+    Hedge,
+    Median,
+    OnlineMechanism,
+    OnlineWeighted,
+    hedge_update,
+    quadratic_loss,
+    weighted_aggregate,
+    weighted_score_update,
+)
+from .registry import available, make, register
+from .sw_max import AffineMaximizer, SocialWelfareMaximizer
+
+__all__ = [
+    "AffineMaximizer",
+    "Average",
+    "Hedge",
+    "Mechanism",
+    "Median",
+    "OnlineMechanism",
+    "OnlineWeighted",
+    "Outcome",
+    "SocialWelfareMaximizer",
+    "available",
+    "hedge_update",
+    "make",
+    "quadratic_loss",
+    "register",
+    "utility",
+    "valuation",
+    "weighted_aggregate",
+    "weighted_score_update",
+]

@@ -1,0 +1,58 @@
+"""What every mechanism returns and the per-labeler valuation and utility (MODEL.md section 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Result of one mechanism run, batched over any leading dimensions.
+
+    policy:   ``(..., K)`` trained policy (SW-Max) or aggregate (online rules), on the simplex.
+    payments: ``(..., n)`` what each labeler pays; zeros for rules without payments.
+    value:    ``(...)`` optimal regularised welfare ``max_theta <theta, S> - lam D``, or
+              ``None`` for rules that do not optimise one.
+    weights:  ``(..., n)`` the labelers' aggregation weights, or ``None`` where there are none.
+    """
+
+    policy: np.ndarray
+    payments: np.ndarray
+    value: np.ndarray | None = None
+    weights: np.ndarray | None = None
+
+
+def valuation(policy, rewards):
+    """``v_i = <policy, r_i>``: policy ``(..., K)``, rewards ``(..., n, K)`` -> ``(..., n)``."""
+    return (policy[..., None, :] * rewards).sum(-1)
+
+
+def utility(policy, payments, rewards, sizes=None):
+    """Quasi-linear utility ``u_i = w_i <policy, r_i> - p_i`` with the *true* ``r_i, w_i``."""
+    v = valuation(policy, rewards)
+    return v - payments if sizes is None else sizes * v - payments
+
+
+class Mechanism:
+    """A training/aggregation rule plus a payment rule.
+
+    Subclasses implement :meth:`outcome`. ``online`` is True for rules whose weights
+    carry over between rounds (:class:`mechanisms.online.OnlineMechanism`).
+    """
+
+    name: str = "mechanism"
+    online: bool = False
+    has_payments: bool = False
+
+    def outcome(self, reports, sizes=None, reference=None) -> Outcome:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({params})"
+
+    def params(self) -> dict:
+        """The constructor parameters, so ``make(m.name, **m.params())`` rebuilds ``m``."""
+        return {}

@@ -1,0 +1,179 @@
+"""Online aggregation of labelers' probabilistic reports (MODEL.md section 2).
+
+Reports ``x_i`` are distributions over ``K`` outcomes, shape ``(..., n, K)`` (for a pair of
+responses ``K = 2`` and ``x_i = (p_i, 1 - p_i)``). The aggregate is ``x_bar = sum_i pi_i x_i``.
+After the round the platform sees ``y`` (a one-hot outcome or a distribution, ``(..., K)``)
+and scores each labeler with the quadratic (Brier) loss
+
+    l_i = 1/2 sum_k (x_i(k) - y(k))^2   in [0, 1],
+
+which for ``K = 2`` is MODEL.md's ``(x_i - y)^2`` and is strictly proper for any ``K``.
+
+Pure functions do the maths; the classes only hold the weights ``(..., n)`` between rounds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .base import Mechanism, Outcome
+from .validation import as_float_array, check_reports
+
+
+def quadratic_loss(reports, y):
+    """``l_i = 1/2 ||x_i - y||^2``: reports ``(..., n, K)``, y ``(..., K)`` -> ``(..., n)``."""
+    return 0.5 * ((reports - y[..., None, :]) ** 2).sum(-1)
+
+
+def weighted_aggregate(reports, weights):
+    """``x_bar = sum_i pi_i x_i``: reports ``(..., n, K)``, weights ``(..., n)`` -> ``(..., K)``."""
+    return (weights[..., None] * reports).sum(-2)
+
+
+def weighted_score_update(weights, losses, eta):
+    """Weighted-Score Update: ``pi_i <- pi_i (1 - eta l_i + eta sum_j pi_j l_j)``, renormalised.
+
+    The factor is ``>= 1 - eta >= 0`` for losses in ``[0, 1]``, so weights stay on the simplex.
+    """
+    mean_loss = (weights * losses).sum(-1, keepdims=True)
+    new = weights * (1.0 - eta * losses + eta * mean_loss)
+    return new / new.sum(-1, keepdims=True)
+
+
+def hedge_update(weights, losses, eta):
+    """Normalised multiplicative weights: ``pi_i <- pi_i exp(-eta l_i) / normaliser``."""
+    new = weights * np.exp(-eta * (losses - losses.min(-1, keepdims=True)))
+    return new / new.sum(-1, keepdims=True)
+
+
+def default_eta(n: int, horizon: int) -> float:
+    """``eta = sqrt(ln n / T)`` (MODEL.md section 2), capped at 1 so weights stay positive."""
+    return min(1.0, math.sqrt(math.log(n) / horizon))
+
+
+class OnlineMechanism(Mechanism):
+    """Base of the online rules: per-labeler weights ``(..., n)`` that :meth:`update` changes.
+
+    ``reset(n, batch_shape=())`` sets uniform weights; the first :meth:`outcome` resets
+    automatically for the reports' ``n`` and batch shape. ``outcome`` never changes the
+    weights, so counterfactual reports can be evaluated freely; ``sizes`` and ``reference``
+    are accepted for interface compatibility and ignored.
+    """
+
+    online = True
+    has_payments = False
+
+    def __init__(self):
+        self.weights = None
+
+    def reset(self, n: int, batch_shape=()) -> None:
+        n = int(n)
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self.weights = np.full((*tuple(batch_shape), n), 1.0 / n)
+
+    def _weights_for(self, r: np.ndarray) -> np.ndarray:
+        if self.weights is None:
+            self.reset(r.shape[-2], r.shape[:-2])
+        if self.weights.shape[-1] != r.shape[-2]:
+            raise ValueError(
+                f"reports have n={r.shape[-2]} labelers but the mechanism holds weights for "
+                f"n={self.weights.shape[-1]}; call reset({r.shape[-2]})"
+            )
+        return self.weights
+
+    def aggregate(self, reports, weights):
+        return weighted_aggregate(reports, weights)
+
+    def outcome(self, reports, sizes=None, reference=None) -> Outcome:
+        r = check_reports(reports, "sum")
+        w = self._weights_for(r)
+        policy = self.aggregate(r, w)
+        payments = np.zeros(np.broadcast_shapes(r.shape[:-1], w.shape))
+        return Outcome(policy=policy, payments=payments, weights=np.broadcast_to(w, payments.shape))
+
+    def update(self, reports, y) -> np.ndarray:
+        """Score the reports against the revealed ``y`` and update the weights; returns losses."""
+        r = check_reports(reports, "sum")
+        w = self._weights_for(r)
+        y = as_float_array(y, "y")
+        if y.shape[-1:] != r.shape[-1:]:
+            raise ValueError(f"y must have shape (..., K) with K={r.shape[-1]}, got {y.shape}")
+        if np.any(y < 0) or np.any(np.abs(y.sum(-1) - 1.0) > 1e-6):
+            raise ValueError("y must be a distribution over the K outcomes (non-negative, sums to 1)")
+        losses = quadratic_loss(r, y)
+        self.weights = self._next_weights(w, losses)
+        return losses
+
+    def _next_weights(self, weights, losses):
+        return weights
+
+
+class Average(OnlineMechanism):
+    """``"average"``: ``x_bar = (1/n) sum_i x_i``; weights stay uniform (baseline of [HD])."""
+
+    name = "average"
+
+
+class Median(OnlineMechanism):
+    """``"median"``: coordinate-wise median of the reports, renormalised onto the simplex.
+
+    For ``K = 2`` this is exactly the median of the ``p_i`` (baseline of [HD]). Weights are
+    uniform and unused.
+    """
+
+    name = "median"
+
+    def aggregate(self, reports, weights):
+        med = np.median(reports, axis=-2)
+        return med / med.sum(-1, keepdims=True)
+
+
+class _LearningOnlineMechanism(OnlineMechanism):
+    def __init__(self, eta=None, horizon=1000):
+        super().__init__()
+        if eta is not None:
+            eta = float(eta)
+            if not (0.0 <= eta <= 1.0):
+                raise ValueError(f"eta must lie in [0, 1], got {eta!r}")
+        horizon = int(horizon)
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        self.eta, self.horizon = eta, horizon
+
+    def params(self) -> dict:
+        return {"eta": self.eta, "horizon": self.horizon}
+
+    def step_size(self, n: int) -> float:
+        return default_eta(n, self.horizon) if self.eta is None else self.eta
+
+
+class OnlineWeighted(_LearningOnlineMechanism):
+    """``"online_weighted"``: the Weighted-Score Update of [HD] / Freeman et al. (ICML 2020).
+
+    Parameters
+    ----------
+    eta : float in [0, 1] or None, default None
+        Learning rate; ``None`` means ``sqrt(ln n / horizon)``.
+    horizon : int, default 1000
+        ``T`` used for the default ``eta``.
+    """
+
+    name = "online_weighted"
+
+    def _next_weights(self, weights, losses):
+        return weighted_score_update(weights, losses, self.step_size(weights.shape[-1]))
+
+
+class Hedge(_LearningOnlineMechanism):
+    """``"hedge"``: normalised multiplicative weights, the non-truthful contrast.
+
+    Same parameters as :class:`OnlineWeighted`.
+    """
+
+    name = "hedge"
+
+    def _next_weights(self, weights, losses):
+        return hedge_update(weights, losses, self.step_size(weights.shape[-1]))

@@ -1,0 +1,40 @@
+"""Mechanisms by name: ``make(name, **params)``, ``available()``, ``register(name, cls)``."""
+
+from __future__ import annotations
+
+import inspect
+
+from .base import Mechanism
+from .online import Average, Hedge, Median, OnlineWeighted
+from .sw_max import AffineMaximizer, SocialWelfareMaximizer
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register(name: str, factory) -> None:
+    """Make ``factory(**params)`` (a :class:`Mechanism` class or callable) available by ``name``."""
+    if name in _REGISTRY:
+        raise ValueError(f"a mechanism named {name!r} is already registered")
+    _REGISTRY[name] = factory
+
+
+def available() -> list[str]:
+    """Names accepted by :func:`make`."""
+    return sorted(_REGISTRY)
+
+
+def make(name: str, **params) -> Mechanism:
+    """Build the mechanism registered as ``name`` with ``params``; unknown names or
+    parameters raise ``ValueError`` listing what is accepted."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown mechanism {name!r}; available: {', '.join(available())}")
+    factory = _REGISTRY[name]
+    accepted = set(inspect.signature(factory).parameters)
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for mechanism {name!r}; accepted: {sorted(accepted)}")
+    return factory(**params)
+
+
+for _cls in (SocialWelfareMaximizer, AffineMaximizer, Average, Median, OnlineWeighted, Hedge):
+    register(_cls.name, _cls)

@@ -1,0 +1,63 @@
+"""Closed-form solutions of the regularised welfare problem (MODEL.md section 1).
+
+Each solver takes scores ``S`` of shape ``(..., K)`` (``S = sum_i w_i r_i``), ``lam > 0``
+and a full-support reference policy ``ref`` broadcastable to ``S``, and returns
+``(policy, value)`` where
+
+    policy = argmax_{theta in simplex} <theta, S> - lam * D(theta || ref)
+    value  = max   _{theta in simplex} <theta, S> - lam * D(theta || ref)
+
+The formulas are written against :mod:`mechanisms._ops` so numpy and torch share them.
+
+* KL: ``theta ∝ ref * exp(S / lam)`` and ``value = lam * log Z`` (log-sum-exp, no overflow).
+* chi2: ``D = sum_x ref(x) (theta(x)/ref(x) - 1)^2``. KKT gives
+  ``theta(x) = ref(x) * max(0, (S(x) - nu) / (2 lam))`` with ``nu`` fixed by normalisation,
+  found by sorting (a reference-weighted sparsemax).
+* tv: ``D = 1/2 sum_x |theta(x) - ref(x)|`` (total variation distance). Moving mass ``d``
+  from ``x`` to ``y`` gains ``d (S(y) - S(x))`` and costs ``lam d``, so the optimum keeps
+  ``ref`` on ``{x : S(x) >= max S - lam}`` and moves the rest onto the first argmax.
+"""
+
+from __future__ import annotations
+
+from ._ops import NumpyOps
+
+REGULARIZERS = ("kl", "chi2", "tv")
+
+
+def solve_kl(S, lam, ref, ops=NumpyOps):
+    xp = ops.xp
+    logits = xp.log(ref) + S / lam
+    log_z = ops.logsumexp(logits)
+    policy = xp.exp(logits - log_z[..., None])
+    return policy, lam * log_z
+
+
+def solve_chi2(S, lam, ref, ops=NumpyOps):
+    xp = ops.xp
+    ref = ref + xp.zeros_like(S)
+    order = ops.argsort_descending(S)
+    s_sorted = ops.take_along(S, order)
+    r_sorted = ops.take_along(ref, order)
+    mass = xp.cumsum(r_sorted, axis=-1)
+    nu_k = (xp.cumsum(r_sorted * s_sorted, axis=-1) - 2.0 * lam) / mass
+    in_support = s_sorted > nu_k
+    # The support is a prefix of the sorted scores; nu is the threshold of its last entry.
+    k = xp.sum(in_support, axis=-1, keepdims=True)
+    nu = ops.take_along(nu_k, k - 1)
+    policy = ref * xp.clip((S - nu) / (2.0 * lam), 0.0, None)
+    penalty = xp.sum(policy * policy / ref, axis=-1) - 1.0
+    return policy, xp.sum(policy * S, axis=-1) - lam * penalty
+
+
+def solve_tv(S, lam, ref, ops=NumpyOps):
+    xp = ops.xp
+    ref = ref + xp.zeros_like(S)
+    top = xp.amax(S, axis=-1, keepdims=True)
+    kept = S >= top - lam
+    moved = xp.sum(xp.where(kept, 0.0 * ref, ref), axis=-1)
+    policy = xp.where(kept, ref, 0.0 * ref) + ops.one_hot_argmax(S) * moved[..., None]
+    return policy, xp.sum(policy * S, axis=-1) - lam * moved
+
+
+SOLVERS = {"kl": solve_kl, "chi2": solve_chi2, "tv": solve_tv}

@@ -1,0 +1,95 @@
+"""SW-Max training rule, with and without the affine maximizer payment (MODEL.md section 1).
+
+Training rule: ``theta* = argmax_theta sum_i w_i <theta, r_i> - lam D(theta || ref)``.
+
+Affine maximizer payment [SUN, Prop 4.4]:
+``p_i = ASW_{-i}(theta_{-i}) - ASW_{-i}(theta*)``. Because the optimal value is
+``V(S) = <theta*, S> - lam D(theta*)``, ``ASW_{-i}(theta*) = V(S) - w_i <theta*, r_i>`` and so
+
+    p_i = V(S - w_i r_i) - V(S) + w_i <theta*, r_i>,
+
+which needs only the ``n`` leave-one-out *values*: one batched solve of shape ``(..., n, K)``,
+linear in ``n K`` for KL. With KL, truthful utility is ``lam log(Z / Z_{-i})`` and
+``p_i = lam KL(theta* || theta_{-i}) >= 0``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._ops import NumpyOps
+from .base import Mechanism, Outcome
+from .regularizers import REGULARIZERS, SOLVERS
+from .validation import check_lam, check_normalization, check_reference, check_reports, check_sizes
+
+
+def sw_max_core(reports, sizes, lam, reference, regularizer, with_payments, ops=NumpyOps):
+    """The formulas, shared by numpy and torch: returns ``(policy, value, payments or None)``."""
+    xp = ops.xp
+    solve = SOLVERS[regularizer]
+    weighted = sizes[..., None] * reports
+    scores = xp.sum(weighted, axis=-2)
+    policy, value = solve(scores, lam, reference, ops)
+    if not with_payments:
+        return policy, value, None
+    own = xp.sum(policy[..., None, :] * weighted, axis=-1)
+    _, value_without = solve(scores[..., None, :] - weighted, lam, reference[..., None, :], ops)
+    return policy, value, value_without - value[..., None] + own
+
+
+class SocialWelfareMaximizer(Mechanism):
+    """``"sw_max"``: the SW-Max training rule with no payment.
+
+    Parameters
+    ----------
+    lam : float, default 1.0
+        Regularisation strength ``lam > 0``.
+    regularizer : {"kl", "chi2", "tv"}, default "kl"
+        ``D`` in the objective (see :mod:`mechanisms.regularizers`).
+    reference : array (K,) or None, default None
+        Reference policy ``pi_ref`` (full support); ``None`` means uniform.
+        ``outcome(..., reference=...)`` overrides it for one call.
+    normalization : {None, "sum", "max"}, default None
+        If set, reports must be normalised that way (else ``ValueError``). Reports must
+        always lie in ``[0, 1]``.
+    """
+
+    name = "sw_max"
+    has_payments = False
+
+    def __init__(self, lam=1.0, regularizer="kl", reference=None, normalization=None):
+        if regularizer not in REGULARIZERS:
+            raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
+        self.lam = check_lam(lam)
+        self.regularizer = regularizer
+        self.normalization = check_normalization(normalization)
+        self.reference = None if reference is None else check_reference(reference, np.shape(reference)[-1])
+
+    def params(self) -> dict:
+        return {
+            "lam": self.lam,
+            "regularizer": self.regularizer,
+            "reference": None if self.reference is None else self.reference.tolist(),
+            "normalization": self.normalization,
+        }
+
+    def outcome(self, reports, sizes=None, reference=None) -> Outcome:
+        r = check_reports(reports, self.normalization)
+        w = check_sizes(sizes, r)
+        ref = check_reference(self.reference if reference is None else reference, r.shape[-1])
+        policy, value, payments = sw_max_core(r, w, self.lam, ref, self.regularizer, self.has_payments)
+        if payments is None:
+            payments = np.zeros(np.broadcast_shapes(r.shape[:-1], w.shape))
+        return Outcome(policy=policy, payments=payments, value=value)
+
+
+class AffineMaximizer(SocialWelfareMaximizer):
+    """``"affine_maximizer"``: SW-Max with the affine maximizer payment [SUN, Prop 4.4].
+
+    DSIC and IR: truthful ``(r_i, w_i)`` maximises ``w_i <theta*, r_i> - p_i`` whatever the
+    others report, truthful utility is ``>= 0`` and ``p_i >= 0``. Same parameters as
+    :class:`SocialWelfareMaximizer`.
+    """
+
+    name = "affine_maximizer"
+    has_payments = True

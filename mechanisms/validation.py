@@ -1,0 +1,82 @@
+"""Input checks shared by every mechanism: each failure is a ``ValueError`` naming the problem."""
+
+from __future__ import annotations
+
+import numpy as np
+
+NORMALIZATIONS = (None, "sum", "max")
+NORMALIZATION_TOL = 1e-6
+
+
+def check_lam(lam) -> float:
+    lam = float(lam)
+    if not np.isfinite(lam) or lam <= 0:
+        raise ValueError(f"lam must be a finite number > 0, got {lam!r}")
+    return lam
+
+
+def check_normalization(normalization):
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+    return normalization
+
+
+def as_float_array(x, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric, got {type(x).__name__}: {exc}") from None
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr
+
+
+def check_reports(reports, normalization=None, low=0.0, high=1.0) -> np.ndarray:
+    """Reports of shape ``(..., n, K)`` with entries in ``[low, high]``, normalised if asked."""
+    r = as_float_array(reports, "reports")
+    if r.ndim < 2:
+        raise ValueError(f"reports must have shape (..., n, K), got shape {r.shape}")
+    if r.shape[-1] < 1 or r.shape[-2] < 1:
+        raise ValueError(f"reports need at least one labeler and one outcome, got shape {r.shape}")
+    if np.any(r < low) or np.any(r > high):
+        raise ValueError(f"reports must lie in [{low}, {high}], got min {r.min():.6g}, max {r.max():.6g}")
+    if normalization == "sum":
+        err = np.abs(r.sum(axis=-1) - 1.0).max()
+        if err > NORMALIZATION_TOL:
+            raise ValueError(f"reports must be sum-normalised (each row sums to 1), max deviation {err:.3g}")
+    elif normalization == "max":
+        err = np.abs(r.max(axis=-1) - 1.0).max()
+        if err > NORMALIZATION_TOL:
+            raise ValueError(f"reports must be max-normalised (each row has max 1), max deviation {err:.3g}")
+    return r
+
+
+def check_sizes(sizes, reports: np.ndarray) -> np.ndarray:
+    """Sizes of shape ``(..., n)`` matching the reports, each >= 1; ``None`` means all ones."""
+    if sizes is None:
+        return np.ones(reports.shape[:-1])
+    w = as_float_array(sizes, "sizes")
+    try:
+        np.broadcast_shapes(w.shape, reports.shape[:-1])
+    except ValueError:
+        raise ValueError(f"sizes of shape {w.shape} do not match reports of shape {reports.shape} (expected (..., n))") from None
+    if w.ndim == 0 or w.shape[-1] != reports.shape[-2]:
+        raise ValueError(f"sizes must have shape (..., n) with n={reports.shape[-2]}, got {w.shape}")
+    if np.any(w < 1):
+        raise ValueError(f"sizes must be >= 1, got min {w.min():.6g}")
+    return w
+
+
+def check_reference(reference, K: int) -> np.ndarray:
+    """A full-support reference policy of shape ``(..., K)``; ``None`` means uniform."""
+    if reference is None:
+        return np.full(K, 1.0 / K)
+    ref = as_float_array(reference, "reference")
+    if ref.ndim == 0 or ref.shape[-1] != K:
+        raise ValueError(f"reference must have shape (..., K) with K={K}, got {ref.shape}")
+    if np.any(ref <= 0):
+        raise ValueError("reference policy must have full support (all entries > 0)")
+    err = np.abs(ref.sum(axis=-1) - 1.0).max()
+    if err > NORMALIZATION_TOL:
+        raise ValueError(f"reference policy must sum to 1, max deviation {err:.3g}")
+    return ref
