@@ -24,7 +24,7 @@ from .online import (
     weighted_aggregate,
     weighted_score_update,
 )
-from .registry import available, make, register
+from .registry import available, make, parameters, register
 from .sw_max import AffineMaximizer, SocialWelfareMaximizer
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "available",
     "hedge_update",
     "make",
+    "parameters",
     "quadratic_loss",
     "register",
     "utility",

@@ -49,6 +49,27 @@ class Mechanism:
     def outcome(self, reports, sizes=None, reference=None) -> Outcome:
         raise NotImplementedError
 
+    def unilateral_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None) -> Outcome:
+        """What happens when labeler ``i`` alone reports ``(alt_reports_i, alt_sizes_i)``, for every ``i``.
+
+        Returns an :class:`Outcome` whose ``policy`` is ``(..., n, K)`` (row ``i``: the policy
+        had ``i`` deviated) and ``payments`` is ``(..., n)`` (``i``'s own payment then). This is
+        the counterfactual behind the environments' per-step DSIC gain. The generic version
+        runs the ``n`` deviation profiles as one batch (cost ``n`` outcomes); rules with
+        structure override it with an ``O(n K)`` form.
+        """
+        r = np.asarray(reports, dtype=np.float64)
+        n = r.shape[-2]
+        eye = np.eye(n, dtype=bool)
+        profiles = np.where(eye[..., None], np.asarray(alt_reports)[..., None, :, :], r[..., None, :, :])
+        profile_sizes = None
+        if sizes is not None or alt_sizes is not None:
+            w = np.ones(r.shape[:-1]) if sizes is None else np.asarray(sizes, dtype=np.float64)
+            alt_w = w if alt_sizes is None else np.asarray(alt_sizes, dtype=np.float64)
+            profile_sizes = np.where(eye, alt_w[..., None, :], w[..., None, :])
+        out = self.outcome(profiles, profile_sizes, reference)
+        return Outcome(policy=out.policy, payments=np.diagonal(out.payments, axis1=-2, axis2=-1).copy())
+
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({params})"

@@ -91,8 +91,15 @@ class OnlineMechanism(Mechanism):
         r = check_reports(reports, "sum")
         w = self._weights_for(r)
         policy = self.aggregate(r, w)
-        payments = np.zeros(np.broadcast_shapes(r.shape[:-1], w.shape))
-        return Outcome(policy=policy, payments=payments, weights=np.broadcast_to(w, payments.shape))
+        return Outcome(policy=policy, payments=np.zeros(r.shape[:-1]), weights=w)
+
+    def unilateral_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None) -> Outcome:
+        """``O(n K)``: labeler ``i`` alone deviating moves the aggregate by ``pi_i (x'_i - x_i)``."""
+        r = check_reports(reports, "sum")
+        alt = check_reports(alt_reports, "sum")
+        w = self._weights_for(r)
+        policy = self.aggregate(r, w)[..., None, :] + w[..., None] * (alt - r)
+        return Outcome(policy=policy, payments=np.zeros(r.shape[:-1]), weights=w)
 
     def update(self, reports, y) -> np.ndarray:
         """Score the reports against the revealed ``y`` and update the weights; returns losses."""
@@ -129,6 +136,10 @@ class Median(OnlineMechanism):
     def aggregate(self, reports, weights):
         med = np.median(reports, axis=-2)
         return med / med.sum(-1, keepdims=True)
+
+    def unilateral_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None) -> Outcome:
+        """The median is not linear in one report: run the ``n`` deviation profiles as a batch."""
+        return Mechanism.unilateral_outcomes(self, reports, sizes, alt_reports, alt_sizes, reference)
 
 
 class _LearningOnlineMechanism(OnlineMechanism):

@@ -23,17 +23,21 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def parameters(name: str) -> list[str]:
+    """The parameter names the mechanism registered as ``name`` accepts."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown mechanism {name!r}; available: {', '.join(available())}")
+    return sorted(inspect.signature(_REGISTRY[name]).parameters)
+
+
 def make(name: str, **params) -> Mechanism:
     """Build the mechanism registered as ``name`` with ``params``; unknown names or
     parameters raise ``ValueError`` listing what is accepted."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown mechanism {name!r}; available: {', '.join(available())}")
-    factory = _REGISTRY[name]
-    accepted = set(inspect.signature(factory).parameters)
+    accepted = set(parameters(name))
     unknown = sorted(set(params) - accepted)
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown} for mechanism {name!r}; accepted: {sorted(accepted)}")
-    return factory(**params)
+    return _REGISTRY[name](**params)
 
 
 for _cls in (SocialWelfareMaximizer, AffineMaximizer, Average, Median, OnlineWeighted, Hedge):

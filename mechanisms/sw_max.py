@@ -82,6 +82,25 @@ class SocialWelfareMaximizer(Mechanism):
             payments = np.zeros(np.broadcast_shapes(r.shape[:-1], w.shape))
         return Outcome(policy=policy, payments=payments, value=value)
 
+    def unilateral_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None) -> Outcome:
+        """``O(n K)`` deviation outcomes: ``S^(i) = S - w_i r_i + w'_i r'_i`` and
+        ``p_i^(i) = V(S - w_i r_i) - V(S^(i)) + w'_i <theta^(i), r'_i>``."""
+        r = check_reports(reports, self.normalization)
+        alt = check_reports(alt_reports, self.normalization)
+        w = check_sizes(sizes, r)
+        alt_w = w if alt_sizes is None else check_sizes(alt_sizes, alt)
+        ref = check_reference(self.reference if reference is None else reference, r.shape[-1])[..., None, :]
+        solve = SOLVERS[self.regularizer]
+        weighted = w[..., None] * r
+        alt_weighted = alt_w[..., None] * alt
+        without = weighted.sum(-2, keepdims=True) - weighted
+        policy, value = solve(without + alt_weighted, self.lam, ref)
+        if not self.has_payments:
+            return Outcome(policy=policy, payments=np.zeros(policy.shape[:-1]), value=value)
+        _, value_without = solve(without, self.lam, ref)
+        payments = value_without - value + (policy * alt_weighted).sum(-1)
+        return Outcome(policy=policy, payments=payments, value=value)
+
 
 class AffineMaximizer(SocialWelfareMaximizer):
     """``"affine_maximizer"``: SW-Max with the affine maximizer payment [SUN, Prop 4.4].

@@ -1,0 +1,182 @@
+"""What both games share: labelers as PettingZoo agents choosing reports under a mechanism.
+
+A game subclass declares its spaces and implements four hooks: ``_start_episode``,
+``_draw_round``, ``_observations`` and ``_play_round``. This class owns the agent list,
+seeding, the episode clock, the validation of actions (so a rejected step never changes
+state) and rendering dispatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import gymnasium
+import numpy as np
+from gymnasium.utils import seeding
+from pettingzoo import ParallelEnv
+
+import mechanisms
+from mechanisms import Mechanism
+
+from . import rendering
+
+
+def build_mechanism(mechanism, mechanism_params, defaults=None) -> Mechanism:
+    """A mechanism object as given, or ``mechanisms.make(name, **defaults, **params)``."""
+    if isinstance(mechanism, Mechanism):
+        if mechanism_params:
+            raise ValueError("mechanism_params only apply when mechanism is given by name")
+        return mechanism
+    if not isinstance(mechanism, str):
+        raise ValueError(f"mechanism must be a registered name or a Mechanism object, got {mechanism!r}")
+    params = dict(mechanism_params or {})
+    accepted = mechanisms.parameters(mechanism)
+    for key, value in (defaults or {}).items():
+        if key in accepted:
+            params.setdefault(key, value)
+    return mechanisms.make(mechanism, **params)
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class LabelerGame(ParallelEnv):
+    """Base ParallelEnv: agents ``labeler_0 .. labeler_{n-1}``, Box actions in ``[0, 1]``.
+
+    Render modes: ``"human"`` prints the round summary, ``"ansi"`` returns it,
+    ``"rgb_array"`` returns a matplotlib drawing (:mod:`strategic_feedback_env.rendering`).
+    """
+
+    metadata = {"render_modes": ["human", "ansi", "rgb_array"], "is_parallelizable": True, "render_fps": 2}
+
+    def __init__(self, n_labelers: int, max_cycles: int, render_mode: str | None):
+        self.n = check_positive_int(n_labelers, "n_labelers")
+        self.max_cycles = check_positive_int(max_cycles, "max_cycles")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.render_mode = render_mode
+        self.possible_agents = [f"labeler_{i}" for i in range(self.n)]
+        self.agents: list[str] = []
+        self.round = 0
+        self.last_round: dict | None = None
+        self.np_random, _ = seeding.np_random(None)
+        self._observation_spaces = {a: self._make_observation_space() for a in self.possible_agents}
+        self._action_spaces = {a: self._make_action_space() for a in self.possible_agents}
+
+    # -- spaces ------------------------------------------------------------------
+    def observation_space(self, agent):
+        return self._observation_spaces[self._check_agent(agent)]
+
+    def action_space(self, agent):
+        return self._action_spaces[self._check_agent(agent)]
+
+    def _check_agent(self, agent):
+        if agent not in self._observation_spaces:
+            raise ValueError(f"unknown agent {agent!r}; agents are {self.possible_agents[0]} .. {self.possible_agents[-1]}")
+        return agent
+
+    # -- episode -----------------------------------------------------------------
+    def reset(self, seed=None, options=None):
+        if seed is not None:
+            self.np_random, _ = seeding.np_random(seed)
+        self.agents = list(self.possible_agents)
+        self.round = 0
+        self.last_round = None
+        self._start_episode()
+        self._draw_round()
+        obs = self._observations()
+        return {a: obs[i] for i, a in enumerate(self.agents)}, {a: {} for a in self.agents}
+
+    def step(self, actions):
+        if not self.agents:
+            raise RuntimeError("the episode has ended (or reset() was never called): call reset() before step()")
+        action_matrix = self._action_matrix(actions)
+        rewards, agent_infos, shared = self._play_round(action_matrix)
+        self.round += 1
+        done = self.round >= self.max_cycles
+        if not done:
+            self._draw_round()
+        obs = self._observations()
+        agents = self.agents
+        infos = {a: {**{k: v[i] for k, v in agent_infos.items()}, **shared} for i, a in enumerate(agents)}
+        self.last_round = {"round": self.round, "agent_infos": agent_infos, **shared}
+        out = (
+            {a: obs[i] for i, a in enumerate(agents)},
+            {a: float(rewards[i]) for i, a in enumerate(agents)},
+            dict.fromkeys(agents, done),
+            dict.fromkeys(agents, False),
+            infos,
+        )
+        if done:
+            self.agents = []
+        return out
+
+    def _action_matrix(self, actions) -> np.ndarray:
+        """Validate the joint action and stack it as ``(n, action_dim)``; never mutates state."""
+        if not isinstance(actions, Mapping):
+            raise ValueError(f"actions must be a dict {{agent: action}}, got {type(actions).__name__}")
+        unknown = [a for a in actions if a not in self.possible_agents]
+        if unknown:
+            raise ValueError(f"unknown agent id(s) {unknown}; agents are {self.possible_agents}")
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"missing action(s) for {missing}: every live labeler reports each round")
+        space = self._action_spaces[self.agents[0]]
+        rows = []
+        for agent in self.agents:
+            a = np.asarray(actions[agent])
+            if a.dtype.kind not in "fiu":
+                raise ValueError(f"action of {agent} must be numeric, got dtype {a.dtype}")
+            if a.shape != space.shape:
+                raise ValueError(f"action of {agent} must have shape {space.shape}, got {a.shape}")
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"action of {agent} contains NaN or inf: {a}")
+            if np.any(a < space.low) or np.any(a > space.high):
+                raise ValueError(f"action of {agent} must lie in [0, 1], got min {a.min():.6g}, max {a.max():.6g}")
+            rows.append(a)
+        return np.asarray(rows, dtype=np.float64)
+
+    # -- rendering ---------------------------------------------------------------
+    def render(self):
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'rgb_array'")
+            return None
+        if self.render_mode == "human":
+            print(rendering.ansi(self), end="")
+            return None
+        if self.render_mode == "ansi":
+            return rendering.ansi(self)
+        return rendering.rgb_array(self)
+
+    def close(self):
+        rendering.close(self)
+
+    # -- hooks for the games -------------------------------------------------------
+    def _make_observation_space(self):
+        raise NotImplementedError
+
+    def _make_action_space(self):
+        raise NotImplementedError
+
+    def _start_episode(self) -> None:
+        """Episode-level draws and mechanism reset."""
+        raise NotImplementedError
+
+    def _draw_round(self) -> None:
+        """Draw this round's private types."""
+        raise NotImplementedError
+
+    def _observations(self) -> np.ndarray:
+        """``(n, obs_dim)`` observations of the current round."""
+        raise NotImplementedError
+
+    def _play_round(self, action_matrix: np.ndarray):
+        """Run the mechanism; return ``(rewards (n,), per-agent info arrays, shared info)``."""
+        raise NotImplementedError
+
+    def truthful_actions(self) -> dict:
+        """Each live labeler's truthful action this round (from its true private type)."""
+        raise NotImplementedError

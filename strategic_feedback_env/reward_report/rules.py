@@ -1,0 +1,102 @@
+"""Rules of the reward-report game [SUN], vectorised over leading batch dimensions.
+
+Pure functions, numpy in and numpy out, shared by the ParallelEnv (no batch dimension)
+and the batched env (``(B, n, K)``) so the game is written once (MODEL.md section 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import mechanisms
+
+
+def observation_layout(K: int) -> dict:
+    """Slices of the observation vector, by name."""
+    return {
+        "reward": slice(0, K),
+        "size": slice(K, K + 1),
+        "round": slice(K + 1, K + 2),
+        "last_policy": slice(K + 2, 2 * K + 2),
+    }
+
+
+def normalise(vectors: np.ndarray, normalization: str) -> np.ndarray:
+    """Rows divided by their sum or max; an all-zero row becomes uniform / all ones."""
+    norm = vectors.sum(-1, keepdims=True) if normalization == "sum" else vectors.max(-1, keepdims=True)
+    fallback = 1.0 / vectors.shape[-1] if normalization == "sum" else 1.0
+    safe = np.where(norm > 0, norm, 1.0)
+    return np.where(norm > 0, vectors / safe, fallback)
+
+
+def draw_types(rng, shape, K, distribution, dirichlet_alpha, normalization, max_size, fixed_sizes=None):
+    """Private types for labelers of ``shape`` (e.g. ``(n,)`` or ``(B, n)``):
+    rewards ``shape + (K,)`` and sizes ``shape``."""
+    if distribution == "uniform":
+        raw = rng.random((*shape, K))
+    else:
+        raw = rng.dirichlet(np.full(K, dirichlet_alpha), size=shape)
+    rewards = normalise(raw, normalization)
+    if fixed_sizes is None:
+        sizes = rng.integers(1, max_size + 1, size=shape).astype(np.float64)
+    else:
+        sizes = np.broadcast_to(fixed_sizes, shape).copy()
+    return rewards, sizes
+
+
+def decode_actions(actions, K, normalization, report_size, max_size, true_sizes):
+    """Actions ``(..., n, K[+1])`` in ``[0, 1]`` -> normalised reports and reported sizes."""
+    reports = normalise(actions[..., :K], normalization)
+    sizes = 1.0 + actions[..., K] * (max_size - 1) if report_size else true_sizes
+    return reports, sizes
+
+
+def truthful_actions(rewards, sizes, max_size, report_size):
+    """The action that reports the type exactly."""
+    if not report_size:
+        return rewards.copy()
+    size = (sizes - 1.0) / max(max_size - 1, 1)
+    return np.concatenate([rewards, size[..., None]], axis=-1)
+
+
+def observe(rewards, sizes, max_size, round_fraction, last_policy):
+    """``[r_i | w_i / max_size | round / max_cycles | last policy]`` for every labeler."""
+    K = rewards.shape[-1]
+    lead = rewards.shape[:-1]
+    return np.concatenate(
+        [
+            rewards,
+            (sizes / max_size)[..., None],
+            np.broadcast_to(np.asarray(round_fraction, dtype=np.float64)[..., None, None], (*lead, 1)),
+            np.broadcast_to(last_policy[..., None, :], (*lead, K)),
+        ],
+        axis=-1,
+    )
+
+
+def resolve_round(mechanism, reports, reported_sizes, rewards, sizes, reference, noise=None):
+    """Run the mechanism on the (possibly noisy) reports and score every labeler.
+
+    Returns per-labeler arrays ``(..., n)``: valuation, payment, utility, truthful_utility
+    (had it alone reported its type, with the same input noise) and gain; and ``policy``
+    ``(..., K)``, ``social_welfare`` and ``total_payment`` ``(...)``.
+    """
+    seen, truthful_seen = reports, rewards
+    if noise is not None:
+        seen = np.clip(reports + noise, 0.0, 1.0)
+        truthful_seen = np.clip(rewards + noise, 0.0, 1.0)
+    out = mechanism.outcome(seen, reported_sizes, reference)
+    valuations = mechanisms.valuation(out.policy, rewards)
+    utilities = sizes * valuations - out.payments
+    dev = mechanism.unilateral_outcomes(seen, reported_sizes, truthful_seen, sizes, reference)
+    truthful_utilities = sizes * (dev.policy * rewards).sum(-1) - dev.payments
+    return {
+        "valuation": valuations,
+        "payment": out.payments,
+        "utility": utilities,
+        "truthful_utility": truthful_utilities,
+        "gain": utilities - truthful_utilities,
+        "policy": out.policy,
+        "social_welfare": (sizes * valuations).sum(-1),
+        "total_payment": out.payments.sum(-1),
+    }
