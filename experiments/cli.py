@@ -1,0 +1,133 @@
+"""``sfe``: the command line of strategic_feedback_env.
+
+Subcommands: ``audit`` (empirical DSIC audit), ``regret`` ([HD] regret slopes),
+``reproduce`` ([SUN] App. F tables), ``train`` (RL labelers), ``bench`` (speed).
+Each run writes to a fresh folder (``--out``, default ``runs/<command>-<time>-seed<seed>``),
+prints a table and a summary line saying where the results went. Options can come from a
+TOML/YAML file (``--config``); flags override it. Errors are one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config_files import load_config
+from .results import RunFolder, RunFolderError, default_run_path
+
+
+class CliError(ValueError):
+    """A user error reported as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise CliError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", default=None, help="run folder (default runs/<command>-<time>-seed<seed>)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out, keeping finished parts")
+    p.add_argument("--config", default=None, help="TOML or YAML file of option values (flags override it)")
+    p.add_argument("--quick", action="store_true", help="small, fast configuration")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(float(v)) for v in text.split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sfe", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("reproduce", help="reproduce [SUN] App. F tables")
+    p.add_argument("table", choices=["sun-table1", "sun-table2", "sun-three-groups"], help="which table")
+    p.add_argument("--samples", type=int, default=100_000, help="random instances for Table 1 (default 100000)")
+    p.add_argument("--lam", type=float, default=0.01, help="lam of the KL SW-Max rule (default 0.01)")
+    p.add_argument("--regularizer", default="kl", choices=["kl", "chi2", "tv"])
+    p.add_argument("--noise-levels", type=_floats, default=[0.001, 0.01, 0.05, 0.1],
+                   help="eps of the Thm 4.12 sweep (default 0.001,0.01,0.05,0.1)")
+    p.add_argument("--noise-samples", type=int, default=5000, help="instances per eps in the Thm 4.12 sweep")
+    _common(p)
+
+    p = sub.add_parser("regret", help="[HD] cumulative regret vs horizon, with log-log slopes")
+    p.add_argument("--mechanisms", type=_names, default=["average", "median", "online_weighted", "hedge"])
+    p.add_argument("--horizons", type=_ints, default=[1000, 3162, 10000, 31623, 100000])
+    p.add_argument("--games", type=int, default=8, help="independent games (seeds) per cell (default 8)")
+    p.add_argument("--strategies", type=_names, default=["truthful", "shade", "extreme"],
+                   help="labeler strategies (truthful, shade, extreme, learned)")
+    p.add_argument("--outcome-model", default="probability", choices=["probability", "bernoulli"])
+    p.add_argument("--n-labelers", type=int, default=5)
+    p.add_argument("--bias", type=float, default=0.1, help="every labeler's bias beta_i (default 0.1)")
+    _common(p)
+    return parser
+
+
+QUICK = {
+    "reproduce": {"samples": 20_000, "noise_samples": 1000},
+    "regret": {"horizons": [1000, 3000, 10000], "games": 6},
+}
+
+
+def parse(argv) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    sub = parser._subparsers._group_actions[0].choices[args.command]
+    defaults = {}
+    if args.quick:
+        defaults.update(QUICK.get(args.command, {}))
+    if args.config:
+        config = load_config(args.config)
+        known = {a.dest for a in sub._actions}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise CliError(f"sfe {args.command}: unknown option(s) {unknown} in {args.config}")
+        defaults.update(config)
+    if defaults:
+        sub.set_defaults(**defaults)
+        args = parser.parse_args(argv)
+    return args
+
+
+def open_run(args, exclude=("out", "force", "resume", "config", "progress")) -> RunFolder:
+    config = {k: v for k, v in vars(args).items() if k not in exclude}
+    path = args.out or default_run_path(args.command if args.command != "reproduce" else args.table, args.seed)
+    if args.resume and not args.out:
+        raise CliError(f"sfe {args.command}: --resume needs --out naming the run folder to continue")
+    return RunFolder(path, config, command=args.command, force=args.force, resume=args.resume)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parse(argv)
+        from . import commands
+
+        return getattr(commands, args.command)(args) or 0
+    except (CliError, RunFolderError, ValueError) as exc:
+        print(f"sfe: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sfe: interrupted; finished parts are kept (continue with --resume --out <folder>)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
