@@ -46,6 +46,9 @@ def solve_chi2(S, lam, ref, ops=NumpyOps):
     k = xp.sum(in_support, axis=-1, keepdims=True)
     nu = ops.take_along(nu_k, k - 1)
     policy = ref * xp.clip((S - nu) / (2.0 * lam), 0.0, None)
+    # Exact arithmetic gives sum 1; renormalising removes the cancellation error of S - nu
+    # when S / lam is huge (e.g. lam = 1e-6 with sizes 1e6).
+    policy = policy / xp.sum(policy, axis=-1, keepdims=True)
     penalty = xp.sum(policy * policy / ref, axis=-1) - 1.0
     return policy, xp.sum(policy * S, axis=-1) - lam * penalty
 
