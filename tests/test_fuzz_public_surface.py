@@ -130,3 +130,48 @@ def test_step_after_the_episode_ended_raises_and_reset_recovers(module):
         env.step({"labeler_0": np.zeros(env.action_space("labeler_0").shape)})
     env.reset(seed=0)
     assert env.step(env.truthful_actions())[0]
+
+
+def _cases():
+    one_hot = np.eye(4)[[0, 2, 2]]
+    equal = np.full((3, 4), 0.25)
+    return {"K=1": np.ones((3, 1)), "n=1": np.array([[0.1, 0.2, 0.7]]), "all-equal": equal, "one-hot": one_hot}
+
+
+@pytest.mark.parametrize("case", ["K=1", "n=1", "all-equal", "one-hot"])
+@pytest.mark.parametrize("reg", ["kl", "chi2", "tv"])
+@pytest.mark.parametrize("lam", [1e-6, 1.0, 1e6])
+def test_degenerate_instances_are_exact(case, reg, lam):
+    """K=1, n=1, all-equal and one-hot reports: the policy is the known optimum and the
+    affine maximizer's truthful utility is >= 0 with payments >= 0."""
+    r = _cases()[case]
+    n, K = r.shape
+    w = np.arange(1, n + 1, dtype=float)
+    out = mechanisms.make("affine_maximizer", lam=lam, regularizer=reg).outcome(r, w)
+    assert np.all(np.isfinite(out.policy)) and np.all(np.isfinite(out.payments))
+    np.testing.assert_allclose(out.policy.sum(), 1.0, atol=1e-12)
+    if case in ("K=1", "all-equal"):
+        # Every outcome scores the same: the regularised optimum is the reference (uniform).
+        np.testing.assert_allclose(out.policy, np.full(K, 1.0 / K), atol=1e-12)
+        np.testing.assert_allclose(out.payments, 0.0, atol=1e-9 * (1 + lam))
+    if case == "n=1":
+        # Alone, ASW_-i is just -lam D, so the payment is the regularisation cost lam D(theta*, ref).
+        theta, ref = out.policy, np.full(K, 1.0 / K)
+        divergence = {
+            "kl": np.sum(theta * np.log(np.where(theta > 0, theta / ref, 1.0))),
+            "chi2": np.sum(theta**2 / ref) - 1.0,
+            "tv": 0.5 * np.abs(theta - ref).sum(),
+        }[reg]
+        np.testing.assert_allclose(out.payments, lam * divergence, rtol=1e-6, atol=1e-9 * (1 + lam))
+    u = mechanisms.utility(out.policy, out.payments, r, w)
+    assert np.all(u >= -1e-9 * (1 + lam) * w.sum()) and np.all(out.payments >= -1e-9 * (1 + lam) * w.sum())
+
+
+@pytest.mark.parametrize("n, K", [(1, 1), (1, 4), (3, 1)])
+def test_env_runs_with_a_single_labeler_or_outcome(n, K):
+    env = reward_report_v0.parallel_env(n_labelers=n, n_outcomes=K, max_cycles=3)
+    env.reset(seed=0)
+    while env.agents:
+        _, rewards, _, _, infos = env.step(env.truthful_actions())
+        for agent in rewards:
+            assert np.isfinite(rewards[agent]) and abs(infos[agent]["gain"]) <= 1e-12
