@@ -57,6 +57,46 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sfe", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    p = sub.add_parser("audit", help="empirical DSIC audit: every mechanism against every adversary")
+    p.add_argument("--mechanisms", type=_names, default=None,
+                   help="mechanisms to audit (default: all registered: sw_max, affine_maximizer in the reward-report "
+                        "game; average, median, online_weighted, hedge in the online game)")
+    p.add_argument("--adversaries", type=_names, default=None,
+                   help="adversaries (default: all that play each game: exaggerate, mix, size_scaling, random, "
+                        "gradient | shade, extreme, random, myopic; and ppo, sac, shared)")
+    p.add_argument("--episodes", type=int, default=20, help="paired evaluation episodes per cell (default 20)")
+    p.add_argument("--focal", type=_names, default=None, help="labelers that deviate, e.g. labeler_0 (default all)")
+    p.add_argument("--n-labelers", type=int, default=5)
+    p.add_argument("--n-outcomes", type=int, default=10, help="K of the reward-report game (default 10)")
+    p.add_argument("--lam", type=float, default=0.1, help="lam of sw_max / affine_maximizer (default 0.1)")
+    p.add_argument("--max-cycles", type=int, default=10, help="rounds per reward-report episode (default 10)")
+    p.add_argument("--online-cycles", type=int, default=100, help="rounds per online-game episode (default 100)")
+    p.add_argument("--bias", type=float, default=0.1, help="online labelers' bias beta_i (default 0.1)")
+    p.add_argument("--ppo-timesteps", type=int, default=20_000, help="PPO (and shared/independent) steps")
+    p.add_argument("--sac-timesteps", type=int, default=10_000, help="SAC training steps")
+    p.add_argument("--gradient-steps", type=int, default=150, help="ascent steps of the gradient adversary")
+    _common(p)
+
+    p = sub.add_parser("train", help="train RL labelers on a game and mechanism, save them, report their gain")
+    p.add_argument("--game", default="reward_report_v0", choices=["reward_report_v0", "online_feedback_v0"])
+    p.add_argument("--mechanism", default="sw_max", help="mechanism name (default sw_max)")
+    p.add_argument("--algo", default="ppo", choices=["ppo", "sac"])
+    p.add_argument("--mode", default="best-response", choices=["best-response", "independent", "shared"],
+                   help="one labeler learns against truthful others, all learn independently, or one shared policy")
+    p.add_argument("--timesteps", type=int, default=20_000)
+    p.add_argument("--n-labelers", type=int, default=5)
+    p.add_argument("--n-outcomes", type=int, default=10)
+    p.add_argument("--lam", type=float, default=0.1)
+    p.add_argument("--max-cycles", type=int, default=10)
+    p.add_argument("--online-cycles", type=int, default=100)
+    p.add_argument("--bias", type=float, default=0.1)
+    p.add_argument("--episodes", type=int, default=20, help="evaluation episodes (default 20)")
+    p.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to <run folder>/tensorboard")
+    _common(p)
+
+    p = sub.add_parser("bench", help="steps per second of our envs against PettingZoo's, and scaling in n and K")
+    _common(p)
+
     p = sub.add_parser("reproduce", help="reproduce [SUN] App. F tables")
     p.add_argument("table", choices=["sun-table1", "sun-table2", "sun-three-groups"], help="which table")
     p.add_argument("--samples", type=int, default=100_000, help="random instances for Table 1 (default 100000)")
@@ -76,11 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outcome-model", default="probability", choices=["probability", "bernoulli"])
     p.add_argument("--n-labelers", type=int, default=5)
     p.add_argument("--bias", type=float, default=0.1, help="every labeler's bias beta_i (default 0.1)")
+    p.add_argument("--learn-timesteps", type=int, default=20_000, help="PPO steps of the 'learned' strategy")
     _common(p)
     return parser
 
 
 QUICK = {
+    "audit": {"n_labelers": 3, "n_outcomes": 4, "episodes": 8, "max_cycles": 5, "online_cycles": 50,
+              "focal": ["labeler_0"], "ppo_timesteps": 3000, "sac_timesteps": 1500, "gradient_steps": 60},
+    "train": {"timesteps": 3000, "n_labelers": 3, "n_outcomes": 4, "episodes": 8, "max_cycles": 5},
     "reproduce": {"samples": 20_000, "noise_samples": 1000},
     "regret": {"horizons": [1000, 3000, 10000], "games": 6},
 }

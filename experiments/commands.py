@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import audit as audit_exp
 from . import regret as regret_exp
 from . import sun_tables
 from .cli import CliError, open_run
@@ -86,3 +87,95 @@ def regret(args) -> int:
         "log-log slopes (bootstrap 95% CI); claim: average/median ~1, online_weighted ~0.5", "",
         format_table(fit_rows),
     ])
+
+
+def audit(args) -> int:
+    try:
+        todo = audit_exp.cells(args)
+    except ValueError as exc:
+        raise CliError(f"sfe audit: {exc}") from None
+    if args.episodes < 2:
+        raise CliError("sfe audit: --episodes must be >= 2 (a confidence interval needs two episodes)")
+    folder = open_run(args)
+    overall, labelers, baselines = [], [], {}
+    with progress_bar(len(todo), "audit cells", args.progress) as bar:
+        for mech, adv in todo:
+            key = f"{mech}-{adv}"
+            if folder.has_part(key):
+                cell = folder.load_part(key)
+            else:
+                bar.set_postfix_str(key)
+                cell = audit_exp.run_cell(args, mech, adv)
+                folder.save_part(key, cell)
+            baselines.setdefault(mech, cell["truthful"])
+            overall.append(cell["overall"])
+            labelers.extend(cell["labelers"])
+            bar.update(1)
+    rows = [row for mech in dict.fromkeys(r["mechanism"] for r in overall)
+            for row in [baselines[mech]] + [r for r in overall if r["mechanism"] == mech]]
+    folder.write_csv("audit.csv", rows)
+    folder.write_csv("audit_labelers.csv", labelers)
+    folder.save_figure("audit.png", audit_exp.plot(overall))
+    cols = ["game", "mechanism", "adversary", "gain", "gain_ci", "truthful_utility", "adversary_utility",
+            "payment", "social_welfare", "ir_violations", "verdict"]
+    return _finish(folder, [
+        "Empirical DSIC audit: gain = adversary's return - truthful return per episode (paired, same seeds), "
+        "95% CI; utilities and payments per labeler and episode",
+        "", format_table(rows, cols),
+    ])
+
+
+def train(args) -> int:
+    from agents import audit as run_audit
+    from agents import learning
+
+    try:
+        game = audit_exp.game_of(args.mechanism)
+    except ValueError as exc:
+        raise CliError(f"sfe train: {exc}") from None
+    if game != args.game:
+        raise CliError(f"sfe train: mechanism {args.mechanism!r} belongs to {game}, not {args.game}")
+    folder = open_run(args)
+    config = audit_exp.env_config(args, args.mechanism)
+    tb = str(folder.path / "tensorboard") if args.tensorboard else None
+    common = {"game": game, "env_config": config, "algo": args.algo, "timesteps": args.timesteps, "seed": args.seed,
+              "tensorboard_log": tb, "progress_bar": args.progress}
+    models = folder.path / "models"
+    models.mkdir(exist_ok=True)
+    if args.mode == "best-response":
+        policy, _ = learning.train_best_response(**common)
+        policy.save(models / "labeler_0")
+        trained = {"labeler_0": policy}
+    elif args.mode == "independent":
+        trained = learning.train_independent(**common)
+        for agent, policy in trained.items():
+            policy.save(models / agent)
+    else:
+        policy, _ = learning.train_shared(**common)
+        policy.save(models / "shared")
+        trained = {agent: policy.for_agent(agent) for agent in learning.agent_names(game, config)}
+    rows = []
+    for agent, policy in trained.items():
+        result = run_audit(config, adversaries=[(f"{args.algo}-{args.mode}", policy)], episodes=args.episodes,
+                           seed=args.seed + 10_000, game=game, focal_agents=[agent])
+        rows += result.labelers
+    folder.write_csv("evaluation.csv", rows)
+    cols = ["adversary", "labeler", "gain", "gain_ci", "truthful_utility", "adversary_utility", "payment", "verdict"]
+    return _finish(folder, [
+        f"Trained {args.mode} {args.algo.upper()} labeler(s) on {game} under {args.mechanism} "
+        f"({args.timesteps} steps); saved in {models}. Evaluated on {args.episodes} fresh episodes "
+        "against the truthful baseline (same seeds):",
+        "", format_table(rows, cols),
+    ])
+
+
+def bench(args) -> int:
+    from . import bench as bench_exp
+
+    folder = open_run(args)
+    result = bench_exp.run_bench(quick=args.quick, seed=args.seed, progress=args.progress)
+    figure = result.pop("figure", None)
+    folder.write_json("bench.json", result)
+    if figure is not None:
+        folder.save_figure("scaling.png", figure)
+    return _finish(folder, [bench_exp.format_bench(result)])

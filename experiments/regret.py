@@ -66,6 +66,35 @@ def fit_slopes(horizons, regrets_by_mechanism: dict, seed: int = 0) -> dict:
 STRATEGIES = ("truthful", "shade", "extreme", "learned")
 
 
+def strategy_policy(strategy: str, args, folder):
+    """The labelers' policy for a strategy (all labelers play it): truthful, shade (halfway to
+    the target), extreme (0/1 on the target's side), or learned (a PPO best response trained
+    under ``online_weighted`` for ``args.learn_timesteps`` steps, saved in the run folder and
+    reused on resume)."""
+    from agents import Extreme, Shade, Truthful, spec_of
+    from strategic_feedback_env import online_feedback_v0
+
+    spec = spec_of(online_feedback_v0.parallel_env(n_labelers=args.n_labelers))
+    if strategy == "truthful":
+        return Truthful(spec)
+    if strategy == "shade":
+        return Shade(spec, factor=0.5)
+    if strategy == "extreme":
+        return Extreme(spec)
+    from agents import learning
+
+    path = folder.path / "models" / "learned"
+    if path.with_suffix(".zip").exists():
+        return learning.LearnedPolicy.load(path)
+    config = {"n_labelers": args.n_labelers, "mechanism": "online_weighted", "biases": args.bias,
+              "outcome_model": args.outcome_model, "max_cycles": 100}
+    policy, _ = learning.train_best_response(game="online_feedback_v0", env_config=config, algo="ppo",
+                                             timesteps=args.learn_timesteps, seed=args.seed)
+    path.parent.mkdir(exist_ok=True)
+    policy.save(path)
+    return policy
+
+
 def cell_seed(seed: int, strategy: str, horizon: int) -> int:
     """One seed per (strategy, horizon), shared by all mechanisms (common random numbers)."""
     return int(np.random.SeedSequence([seed, STRATEGIES.index(strategy), horizon]).generate_state(1)[0])

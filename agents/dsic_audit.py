@@ -1,0 +1,261 @@
+"""The empirical DSIC audit: do adversaries that search for misreports gain over truth-telling?
+
+For a game config (mechanism included) and a list of adversaries, :func:`audit` plays
+``episodes`` episodes per focal labeler with seeds ``seed + e``:
+
+* the **truthful baseline**: everyone reports its type;
+* **unilateral** adversaries (heuristics, the white-box adversaries, learned best
+  responses): the focal labeler plays the adversary, the others stay truthful, on the *same*
+  seeds (common random numbers: identical types and noise), so the per-episode difference
+  of the focal labeler's return is a paired sample of its gain;
+* **joint** adversaries (labelers learning together): everyone plays the learned policy; the
+  gain is the env's per-step ``info["gain"]`` (utility minus the utility of reporting
+  truthfully with the others' reports fixed), summed per episode.
+
+Each row reports mean utilities, the gain with a 95% CI, payments, social welfare and IR
+violations (rounds in which a labeler that reports truthfully gets negative utility: all
+labelers in the baseline, the non-deviating ones against a unilateral adversary; not
+defined for joint adversaries nor for the online game, whose utilities are negative
+influence by construction), and a verdict:
+"profitable misreport: +x" when the CI's lower end is above ``tolerance`` times the utility
+scale, else "no profitable misreport found" (MODEL.md section 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import strategic_feedback_env
+
+from .gradient import GradientAdversary, MyopicOnlineAdversary
+from .policies import POLICIES, make_policy, spec_of
+from .stats import mean_ci
+
+HEURISTIC_PARAMS = {
+    "exaggerate": {"eps": 0.05},
+    "mix": {"beta": 0.3},
+    "size_scaling": {"alpha": 2.0},
+    "shade": {"factor": 0.5},
+}
+WHITE_BOX = {"gradient": ("reward_report_v0",), "myopic": ("online_feedback_v0",)}
+LEARNED = ("ppo", "sac")
+JOINT = ("shared", "independent")
+DEFAULT_ADVERSARIES = {
+    "reward_report_v0": ("exaggerate", "mix", "size_scaling", "random", "gradient", "ppo", "sac", "shared"),
+    "online_feedback_v0": ("shade", "extreme", "random", "myopic", "ppo", "sac", "shared"),
+}
+
+
+def adversary_names(game: str) -> tuple[str, ...]:
+    """Names :func:`audit` accepts for ``game``."""
+    heuristics = tuple(k for k in POLICIES if k != "truthful" and _plays(k, game))
+    white = tuple(k for k, games in WHITE_BOX.items() if game in games)
+    return heuristics + white + LEARNED + JOINT
+
+
+def _plays(policy_name: str, game: str) -> bool:
+    return game in POLICIES[policy_name].games
+
+
+@dataclass
+class AuditResult:
+    """``labelers``: one row per (adversary, focal labeler); ``overall``: one row per adversary."""
+
+    game: str
+    env_config: dict
+    labelers: list = field(default_factory=list)
+    overall: list = field(default_factory=list)
+
+
+def _policy_actor(policy):
+    return lambda game, agent, obs: np.asarray(policy(obs), dtype=np.float64)
+
+
+def _white_box_actor(adversary):
+    return lambda game, agent, obs: adversary.act_in(game, agent)
+
+
+def _build(name, game, env_config, agent, seed, spec, learn):
+    """An actor ``(game, agent, obs) -> action`` for adversary ``name`` playing ``agent``."""
+    if name in POLICIES:
+        params = dict(HEURISTIC_PARAMS.get(name, {}))
+        if name == "random":
+            params["seed"] = seed
+        return _policy_actor(make_policy(name, spec, **params))
+    if name == "gradient":
+        return _white_box_actor(GradientAdversary(seed=seed, **learn.get("gradient", {})))
+    if name == "myopic":
+        return _white_box_actor(MyopicOnlineAdversary(**learn.get("myopic", {})))
+    from . import learning
+
+    if name in LEARNED:
+        policy, _ = learning.train_best_response(game=game, env_config=env_config, algo=name, focal_agent=agent,
+                                                 seed=seed, **learn.get(name, {}))
+        return _policy_actor(policy)
+    raise ValueError(f"unknown adversary {name!r}")
+
+
+def _build_joint(name, game, env_config, seed, learn):
+    from . import learning
+
+    if name == "shared":
+        policy, _ = learning.train_shared(game=game, env_config=env_config, seed=seed, **learn.get(name, {}))
+        return lambda agent: policy.for_agent(agent) if hasattr(policy, "for_agent") else policy
+    policies = learning.train_independent(game=game, env_config=env_config, seed=seed, **learn.get(name, {}))
+    return lambda agent: policies[agent]
+
+
+def _play(game_env, seed, actors):
+    """One episode; ``actors`` maps agent -> actor (others truthful). Returns per-agent arrays."""
+    obs, _ = game_env.reset(seed=seed)
+    agents = list(game_env.possible_agents)
+    totals = {k: np.zeros(len(agents)) for k in ("utility", "gain", "payment")}
+    welfare, ir_violations = 0.0, np.zeros(len(agents), dtype=int)
+    while game_env.agents:
+        actions = game_env.truthful_actions()
+        for agent, actor in actors.items():
+            actions[agent] = actor(game_env, agent, obs[agent])
+        obs, rewards, _, _, infos = game_env.step(actions)
+        for i, a in enumerate(agents):
+            totals["utility"][i] += rewards[a]
+            totals["gain"][i] += infos[a]["gain"]
+            totals["payment"][i] += infos[a]["payment"]
+            ir_violations[i] += infos[a]["utility"] < -1e-9
+        welfare += infos[agents[0]]["social_welfare"]
+    return totals, welfare, ir_violations
+
+
+def _row(adversary, agent, truthful, adv_utility, gains, payments, welfare, ir, scale, tolerance):
+    g, g_half = mean_ci(gains)
+    u, u_half = mean_ci(adv_utility)
+    lo = g - g_half
+    profitable = lo > tolerance * scale
+    return {
+        "adversary": adversary,
+        "labeler": agent,
+        "truthful_utility": float(np.mean(truthful)),
+        "adversary_utility": float(u),
+        "adversary_utility_ci": float(u_half),
+        "gain": float(g),
+        "gain_ci": float(g_half),
+        "payment": float(np.mean(payments)),
+        "social_welfare": float(np.mean(welfare)),
+        "ir_violations": ir,
+        "verdict": f"profitable misreport: +{g:.4g}" if profitable else "no profitable misreport found",
+    }
+
+
+def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_report_v0", focal_agents=None,
+          learn=None, tolerance=1e-6, progress=None) -> AuditResult:
+    """Run each adversary against the game's mechanism and compare with truthful play.
+
+    Parameters
+    ----------
+    env_config : dict
+        Game config (``mechanism``, ``mechanism_params``, ``n_labelers`` ...).
+    adversaries : list of str, default all of ``DEFAULT_ADVERSARIES[game]``
+        Names from :func:`adversary_names`, or ``(label, policy)`` pairs with any policy
+        (callable ``obs -> action`` or object with ``predict``) played unilaterally.
+    episodes : int
+        Paired episodes per (adversary, focal labeler); seeds ``seed .. seed + episodes - 1``.
+    focal_agents : list of str, default all labelers
+        Which labelers deviate (one at a time) for unilateral adversaries.
+    learn : dict, default None
+        Per-adversary keyword arguments, e.g. ``{"ppo": {"timesteps": 5000}, "gradient": {"steps": 50}}``.
+    tolerance : float
+        A gain counts as profitable when its CI lower end exceeds ``tolerance * scale``
+        (``scale`` = mean absolute truthful return, at least 1e-12).
+    progress : callable(int) or None
+        Called with 1 after every episode played.
+    """
+    env_config = dict(env_config or {})
+    if int(episodes) < 2:
+        raise ValueError(f"episodes must be >= 2 to give a confidence interval, got {episodes}")
+    learn = dict(learn or {})
+    game_env = strategic_feedback_env.make(game, **env_config)
+    spec = spec_of(game_env)
+    agents = list(game_env.possible_agents)
+    focal = agents if focal_agents is None else [game_env._check_agent(a) for a in focal_agents]
+    names = list(DEFAULT_ADVERSARIES[game] if adversaries is None else adversaries)
+    valid = adversary_names(game)
+    for adv in names:
+        if isinstance(adv, str) and adv not in valid:
+            raise ValueError(f"unknown adversary {adv!r} for {game}; available: {', '.join(valid)}")
+    if "size_scaling" in names and not spec.report_size:
+        names.remove("size_scaling")
+    tick = progress or (lambda k: None)
+    seeds = [seed + e for e in range(int(episodes))]
+
+    baseline = [_play(game_env, s, {}) for s in seeds]
+    for _ in seeds:
+        tick(1)
+    truthful_u = np.stack([b[0]["utility"] for b in baseline])
+    has_ir = game == "reward_report_v0"
+    scale = max(float(np.mean(np.abs(truthful_u))), 1e-12)
+    result = AuditResult(game=game, env_config=env_config)
+    result.overall.append(_overall("truthful", np.zeros_like(truthful_u), truthful_u, truthful_u,
+                                   np.stack([b[0]["payment"] for b in baseline]),
+                                   [b[1] for b in baseline],
+                                   sum(int(b[2].sum()) for b in baseline) if has_ir else None, scale, tolerance))
+    for adv in names:
+        label, actor_for = _resolve(adv, game, env_config, spec, seed, learn)
+        joint = isinstance(adv, str) and adv in JOINT
+        gains, utilities, payments, welfare, ir_total = [], [], [], [], 0
+        agent_list = agents if joint else focal
+        for agent in agent_list:
+            i = agents.index(agent)
+            runs = []
+            for s in seeds:
+                actors = {a: actor_for(a) for a in agents} if joint else {agent: actor_for(agent)}
+                runs.append(_play(game_env, s, actors))
+                tick(1)
+            adv_u = np.array([r[0]["utility"][i] for r in runs])
+            gain = (np.array([r[0]["gain"][i] for r in runs]) if joint else adv_u - truthful_u[:, i])
+            pay = np.array([r[0]["payment"][i] for r in runs])
+            sw = np.array([r[1] for r in runs])
+            others = [j for j in range(len(agents)) if j != i]
+            ir = None if joint or not has_ir else int(sum(r[2][others].sum() for r in runs))
+            result.labelers.append(_row(label, agent, truthful_u[:, i], adv_u, gain, pay, sw, ir, scale, tolerance))
+            gains.append(gain)
+            utilities.append(adv_u)
+            payments.append(pay)
+            welfare.append(sw)
+            ir_total = None if ir is None else ir_total + ir
+        result.overall.append(_overall(label, np.stack(gains, 1), np.stack(utilities, 1),
+                                       truthful_u[:, [agents.index(a) for a in agent_list]],
+                                       np.stack(payments, 1), np.concatenate(welfare), ir_total, scale, tolerance))
+    return result
+
+
+def _resolve(adv, game, env_config, spec, seed, learn):
+    """``(label, agent -> actor)`` for an adversary name or a ``(label, policy)`` pair."""
+    if isinstance(adv, str):
+        if adv in JOINT:
+            policy_for = _build_joint(adv, game, env_config, seed, learn)
+            cache = {}
+
+            def actor_for(agent):
+                if agent not in cache:
+                    cache[agent] = _policy_actor(policy_for(agent))
+                return cache[agent]
+
+            return adv, actor_for
+        cache = {}
+
+        def actor_for(agent):
+            if agent not in cache:
+                cache[agent] = _build(adv, game, env_config, agent, seed, spec, learn)
+            return cache[agent]
+
+        return adv, actor_for
+    label, policy = adv
+    call = (lambda obs: policy.predict(obs, deterministic=True)[0]) if hasattr(policy, "predict") else policy
+    return str(label), lambda agent: _policy_actor(call)
+
+
+def _overall(label, gains, utilities, truthful, payments, welfare, ir, scale, tolerance):
+    """Pool labelers: per-episode mean over the deviating labelers, CI over episodes."""
+    return _row(label, "all", truthful.mean(1), utilities.mean(1), gains.mean(1), payments.mean(1),
+                welfare, ir, scale, tolerance)

@@ -1,0 +1,112 @@
+"""``sfe audit``: the empirical DSIC audit of every mechanism against every adversary.
+
+Each mechanism is audited in the game it belongs to: ``sw_max`` and ``affine_maximizer`` in
+the reward-report game of [SUN], ``average``, ``median``, ``online_weighted`` and ``hedge``
+in the online-feedback game of [HD]. One cell = (game, mechanism, adversary): a call of
+:func:`agents.audit` whose overall and per-labeler rows are saved as a part, so an
+interrupted audit resumes where it stopped (MODEL.md section 3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import mechanisms
+from agents import adversary_names
+from agents import audit as run_audit
+
+GAME_OF = {
+    "sw_max": "reward_report_v0",
+    "affine_maximizer": "reward_report_v0",
+    "average": "online_feedback_v0",
+    "median": "online_feedback_v0",
+    "online_weighted": "online_feedback_v0",
+    "hedge": "online_feedback_v0",
+}
+
+ADVERSARIES = {
+    "reward_report_v0": ["exaggerate", "mix", "size_scaling", "random", "gradient", "ppo", "sac", "shared"],
+    "online_feedback_v0": ["shade", "extreme", "random", "myopic", "ppo", "sac", "shared"],
+}
+
+
+def game_of(mechanism: str) -> str:
+    if mechanism not in GAME_OF:
+        raise ValueError(f"no audit game for mechanism {mechanism!r}; auditable: {', '.join(GAME_OF)}")
+    return GAME_OF[mechanism]
+
+
+def env_config(args, mechanism: str) -> dict:
+    """The game config of one mechanism's cells, from the command's options."""
+    if game_of(mechanism) == "reward_report_v0":
+        return {"n_labelers": args.n_labelers, "n_outcomes": args.n_outcomes, "mechanism": mechanism,
+                "mechanism_params": {"lam": args.lam}, "report_size": True, "max_cycles": args.max_cycles}
+    return {"n_labelers": args.n_labelers, "mechanism": mechanism, "biases": args.bias,
+            "max_cycles": args.online_cycles}
+
+
+def cells(args) -> list[tuple[str, str]]:
+    """(mechanism, adversary) pairs to run, in order; unknown names raise ``ValueError``."""
+    names = args.mechanisms or [m for m in GAME_OF if m in mechanisms.available()]
+    known = sorted(set(adversary_names("reward_report_v0")) | set(adversary_names("online_feedback_v0")))
+    unknown = sorted(set(args.adversaries or []) - set(known))
+    if unknown:
+        raise ValueError(f"unknown adversary(ies) {unknown}; available: {', '.join(known)}")
+    out = []
+    for mech in names:
+        game = game_of(mech)
+        playable = adversary_names(game)
+        out += [(mech, adv) for adv in (args.adversaries or ADVERSARIES[game]) if adv in playable]
+    return out
+
+
+def run_cell(args, mechanism: str, adversary: str, progress=None) -> dict:
+    """One audit cell: overall row (with the mechanism's name) and per-labeler rows."""
+    game = game_of(mechanism)
+    learn = {
+        "ppo": {"timesteps": args.ppo_timesteps},
+        "sac": {"timesteps": args.sac_timesteps},
+        "shared": {"timesteps": args.ppo_timesteps},
+        "independent": {"timesteps": args.ppo_timesteps},
+        "gradient": {"steps": args.gradient_steps},
+    }
+    focal = None if args.focal is None else list(args.focal)
+    result = run_audit(env_config(args, mechanism), adversaries=[adversary], episodes=args.episodes,
+                       seed=args.seed, game=game, focal_agents=focal, learn=learn, progress=progress)
+    truthful, row = result.overall
+    tag = {"game": game, "mechanism": mechanism}
+    return {
+        "overall": {**tag, **row},
+        "labelers": [{**tag, **r} for r in result.labelers],
+        "truthful": {**tag, **truthful},
+    }
+
+
+def plot(rows: list[dict]):
+    """Gain (95% CI) per mechanism and adversary, one panel per game."""
+    from matplotlib.figure import Figure
+
+    games = list(dict.fromkeys(r["game"] for r in rows))
+    fig = Figure(figsize=(6 * len(games), 4))
+    for k, game in enumerate(games):
+        ax = fig.add_subplot(1, len(games), k + 1)
+        sub = [r for r in rows if r["game"] == game]
+        mechs = list(dict.fromkeys(r["mechanism"] for r in sub))
+        advs = list(dict.fromkeys(r["adversary"] for r in sub))
+        width = 0.8 / max(len(advs), 1)
+        for j, adv in enumerate(advs):
+            xs, ys, es = [], [], []
+            for m, mech in enumerate(mechs):
+                match = [r for r in sub if r["mechanism"] == mech and r["adversary"] == adv]
+                if match:
+                    xs.append(m + j * width)
+                    ys.append(match[0]["gain"])
+                    es.append(match[0]["gain_ci"] if np.isfinite(match[0]["gain_ci"]) else 0.0)
+            ax.bar(xs, ys, width, yerr=es, label=adv, capsize=2)
+        ax.axhline(0.0, color="black", lw=0.8)
+        ax.set_xticks([m + 0.4 - width / 2 for m in range(len(mechs))], mechs)
+        ax.set_ylabel("gain over truthful (return per episode)")
+        ax.set_title(game)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
