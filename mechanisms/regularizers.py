@@ -27,10 +27,13 @@ REGULARIZERS = ("kl", "chi2", "tv")
 
 def solve_kl(S, lam, ref, ops=NumpyOps):
     xp = ops.xp
-    logits = xp.log(ref) + S / lam
+    # Shift by max S before dividing by lam: otherwise log(ref) is added to S / lam (up to
+    # ~1e12) and rounded away, so tied outcomes are split wrongly and the policy's sum drifts.
+    top = xp.amax(S, axis=-1, keepdims=True)
+    logits = xp.log(ref) + (S - top) / lam
     log_z = ops.logsumexp(logits)
     policy = xp.exp(logits - log_z[..., None])
-    return policy, lam * log_z
+    return policy, top[..., 0] + lam * log_z
 
 
 def solve_chi2(S, lam, ref, ops=NumpyOps):
@@ -64,3 +67,19 @@ def solve_tv(S, lam, ref, ops=NumpyOps):
 
 
 SOLVERS = {"kl": solve_kl, "chi2": solve_chi2, "tv": solve_tv}
+
+
+def value_kl(S, lam, ref, ops=NumpyOps):
+    """Only the optimal value of :func:`solve_kl`: the same operations (so the same bits; the
+    test suite checks it), minus the policy. Keep in step with :func:`solve_kl`."""
+    xp = ops.xp
+    top = xp.amax(S, axis=-1, keepdims=True)
+    return top[..., 0] + lam * ops.logsumexp(xp.log(ref) + (S - top) / lam)
+
+
+# Value-only solvers, for the leave-one-out values of the payments (no policy needed).
+VALUE_SOLVERS = {
+    "kl": value_kl,
+    "chi2": lambda S, lam, ref, ops=NumpyOps: solve_chi2(S, lam, ref, ops)[1],
+    "tv": lambda S, lam, ref, ops=NumpyOps: solve_tv(S, lam, ref, ops)[1],
+}
