@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 QUICK = {
     "audit": {"n_labelers": 3, "n_outcomes": 4, "episodes": 8, "max_cycles": 5, "online_cycles": 50,
-              "focal": ["labeler_0"], "ppo_timesteps": 3000, "sac_timesteps": 1500, "gradient_steps": 60},
+              "focal": ["labeler_0"], "ppo_timesteps": 3000, "sac_timesteps": 3000, "gradient_steps": 60},
     "train": {"timesteps": 3000, "n_labelers": 3, "n_outcomes": 4, "episodes": 8, "max_cycles": 5},
     "reproduce": {"samples": 20_000, "noise_samples": 1000},
     "regret": {"horizons": [1000, 3000, 10000], "games": 6},

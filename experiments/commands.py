@@ -126,6 +126,7 @@ def audit(args) -> int:
 
 
 def train(args) -> int:
+    import strategic_feedback_env
     from agents import audit as run_audit
     from agents import learning
 
@@ -153,7 +154,8 @@ def train(args) -> int:
     else:
         policy, _ = learning.train_shared(**common)
         policy.save(models / "shared")
-        trained = {agent: policy.for_agent(agent) for agent in learning.agent_names(game, config)}
+        agents = strategic_feedback_env.make(game, **config).possible_agents
+        trained = {agent: policy.for_agent(agent) for agent in agents}
     rows = []
     for agent, policy in trained.items():
         result = run_audit(config, adversaries=[(f"{args.algo}-{args.mode}", policy)], episodes=args.episodes,

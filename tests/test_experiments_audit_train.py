@@ -1,0 +1,79 @@
+"""``sfe audit``, ``sfe train`` and ``sfe bench`` end to end in tiny configurations."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from experiments import cli
+
+TINY = ["--quick", "--episodes", "4", "--no-progress"]
+
+
+def run(argv, capsys):
+    code = cli.main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def rows_of(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_quick_audit_contrasts_sw_max_and_the_affine_maximizer(tmp_path, capsys):
+    out_dir = tmp_path / "audit"
+    code, out, _ = run(["audit", *TINY, "--mechanisms", "sw_max,affine_maximizer,online_weighted",
+                        "--adversaries", "exaggerate,gradient,ppo,shade,myopic", "--out", str(out_dir)], capsys)
+    assert code == 0, out
+    assert f"results written to {out_dir}" in out
+    rows = {(r["mechanism"], r["adversary"]): r for r in rows_of(out_dir / "audit.csv")}
+    assert {a for m, a in rows if m == "sw_max"} == {"truthful", "exaggerate", "gradient", "ppo"}
+    assert {a for m, a in rows if m == "online_weighted"} == {"truthful", "shade", "myopic", "ppo"}
+    # sw_max: the white-box and the learned adversaries find a profitable misreport.
+    for adv in ("gradient", "ppo"):
+        row = rows["sw_max", adv]
+        assert float(row["gain"]) > 0 and row["verdict"].startswith("profitable"), row
+    # affine maximizer: no gain beyond noise, no IR violation, payments >= 0.
+    for adv in ("exaggerate", "gradient", "ppo"):
+        row = rows["affine_maximizer", adv]
+        assert float(row["gain"]) - float(row["gain_ci"]) <= 1e-6, row
+        assert row["verdict"] == "no profitable misreport found"
+        assert int(row["ir_violations"]) == 0 and float(row["payment"]) >= 0
+    config = json.loads((out_dir / "config.json").read_text())
+    assert config["config"]["seed"] == 0 and "torch" in config["versions"]
+    assert (out_dir / "audit.png").stat().st_size > 1000
+    assert len(rows_of(out_dir / "audit_labelers.csv")) >= 5
+
+
+def test_audit_rejects_unknown_names_in_one_line(tmp_path, capsys):
+    code, _, err = run(["audit", *TINY, "--adversaries", "liar", "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "unknown adversary" in err and "Traceback" not in err
+    code, _, err = run(["audit", *TINY, "--mechanisms", "nope", "--out", str(tmp_path / "y")], capsys)
+    assert code == 2 and "nope" in err
+
+
+def test_train_saves_a_loadable_labeler_and_reports_its_gain(tmp_path, capsys):
+    from agents.learning import LearnedPolicy
+
+    out_dir = tmp_path / "train"
+    code, out, _ = run(["train", "--quick", "--no-progress", "--mechanism", "sw_max", "--timesteps", "3000",
+                        "--out", str(out_dir)], capsys)
+    assert code == 0, out
+    policy = LearnedPolicy.load(out_dir / "models" / "labeler_0")
+    assert policy.spec.game == "reward_report_v0" and policy.spec.K == 4
+    rows = rows_of(out_dir / "evaluation.csv")
+    assert len(rows) == 1 and float(rows[0]["gain"]) > 0
+
+
+def test_train_rejects_a_mechanism_of_the_other_game(tmp_path, capsys):
+    code, _, err = run(["train", "--quick", "--mechanism", "average", "--out", str(tmp_path / "t")], capsys)
+    assert code == 2 and "online_feedback_v0" in err
+
+
+@pytest.mark.slow
+def test_full_quick_audit_runs_every_adversary(tmp_path, capsys):
+    code, out, _ = run(["audit", "--quick", "--no-progress", "--out", str(tmp_path / "a")], capsys)
+    assert code == 0, out
