@@ -82,6 +82,11 @@ def run_cell(args, mechanism: str, adversary: str, progress=None) -> dict:
     }
 
 
+def run_cell_pair(args, pair) -> dict:
+    """:func:`run_cell` on a ``(mechanism, adversary)`` pair (the form the Ray backend maps over)."""
+    return run_cell(args, *pair)
+
+
 def plot(rows: list[dict]):
     """Gain (95% CI) per mechanism and adversary, one panel per game."""
     from matplotlib.figure import Figure

@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from .config_files import load_config
+from .ray_backend import add_backend_arguments
 from .results import RunFolder, RunFolderError, default_run_path
 
 
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ppo-timesteps", type=int, default=20_000, help="PPO (and shared/independent) steps")
     p.add_argument("--sac-timesteps", type=int, default=10_000, help="SAC training steps")
     p.add_argument("--gradient-steps", type=int, default=150, help="ascent steps of the gradient adversary")
+    add_backend_arguments(p)
     _common(p)
 
     p = sub.add_parser("train", help="train RL labelers on a game and mechanism, save them, report their gain")
@@ -92,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bias", type=float, default=0.1)
     p.add_argument("--episodes", type=int, default=20, help="evaluation episodes (default 20)")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to <run folder>/tensorboard")
+    p.add_argument("--backend", dest="trainer", default="sb3", choices=["sb3", "rllib"],
+                   help="stable-baselines3 in this process (default) or RLlib multi-agent PPO (needs the [ray] extra; "
+                        "--mode independent = one policy per labeler, shared = one shared policy)")
+    p.add_argument("--iterations", type=int, default=20, help="RLlib training iterations (--backend rllib)")
     _common(p)
 
     p = sub.add_parser("bench", help="steps per second of our envs against PettingZoo's, and scaling in n and K")
@@ -105,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-levels", type=_floats, default=[0.001, 0.01, 0.05, 0.1],
                    help="eps of the Thm 4.12 sweep (default 0.001,0.01,0.05,0.1)")
     p.add_argument("--noise-samples", type=int, default=5000, help="instances per eps in the Thm 4.12 sweep")
+    add_backend_arguments(p)
     _common(p)
 
     p = sub.add_parser("regret", help="[HD] cumulative regret vs horizon, with log-log slopes")
@@ -117,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-labelers", type=int, default=5)
     p.add_argument("--bias", type=float, default=0.1, help="every labeler's bias beta_i (default 0.1)")
     p.add_argument("--learn-timesteps", type=int, default=20_000, help="PPO steps of the 'learned' strategy")
+    add_backend_arguments(p)
     _common(p)
     return parser
 
@@ -150,7 +158,12 @@ def parse(argv) -> argparse.Namespace:
     return args
 
 
-def open_run(args, exclude=("out", "force", "resume", "config", "progress")) -> RunFolder:
+# Where cells run does not change results (tests check local == ray), so it is not part of the
+# run's identity and a run may be resumed on another backend.
+RUN_SETTINGS = ("out", "force", "resume", "config", "progress", "backend", "address", "num_cpus")
+
+
+def open_run(args, exclude=RUN_SETTINGS) -> RunFolder:
     config = {k: v for k, v in vars(args).items() if k not in exclude}
     path = args.out or default_run_path(args.command if args.command != "reproduce" else args.table, args.seed)
     if args.resume and not args.out:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import audit as audit_exp
@@ -9,6 +11,7 @@ from . import regret as regret_exp
 from . import sun_tables
 from .cli import CliError, open_run
 from .progress import progress_bar
+from .ray_backend import run_cells
 from .tables import format_table
 
 
@@ -23,18 +26,13 @@ def reproduce(args) -> int:
     if args.table in sun_tables.UNAVAILABLE_TABLES:
         raise CliError(f"sfe reproduce {args.table}: cannot be rebuilt: {sun_tables.UNAVAILABLE_TABLES[args.table]}")
     folder = open_run(args)
-    if folder.has_part("table1"):
-        rows = folder.load_part("table1")
-    else:
-        with progress_bar(args.samples, "Table 1 instances", args.progress) as bar:
-            rows = sun_tables.table1(samples=args.samples, lam=args.lam, regularizer=args.regularizer,
-                                     seed=args.seed, progress=bar.update)
-        folder.save_part("table1", rows)
-    if folder.has_part("noisy_input"):
-        noisy = folder.load_part("noisy_input")
-    else:
-        noisy = sun_tables.noisy_input_sweep(args.noise_levels, samples=args.noise_samples, seed=args.seed)
-        folder.save_part("noisy_input", noisy)
+    pending = [part for part in ("table1", "noisy_input") if not folder.has_part(part)]
+    backend = args.backend if len(pending) > 1 else "local"
+    done = run_cells(functools.partial(_reproduce_part, args), pending, backend=backend, address=args.address,
+                     num_cpus=args.num_cpus, progress=False)
+    for part, rows in zip(pending, done):
+        folder.save_part(part, rows)
+    rows, noisy = folder.load_part("table1"), folder.load_part("noisy_input")
     folder.write_csv("table1.csv", rows)
     folder.write_csv("noisy_input.csv", noisy)
     folder.save_figure("table1.png", sun_tables.plot_table1(rows))
@@ -63,19 +61,22 @@ def regret(args) -> int:
     folder = open_run(args)
     accuracies = np.linspace(0.05, 0.5, args.n_labelers)
     cells = [(s, m, T) for s in args.strategies for m in args.mechanisms for T in args.horizons]
+    if args.backend != "local":
+        pending = [c for c in cells if not folder.has_part(_regret_key(*c))]
+        done = run_cells(functools.partial(_regret_cell, args, folder, accuracies), pending, backend=args.backend,
+                         address=args.address, num_cpus=args.num_cpus, progress=args.progress)
+        for cell, regrets in zip(pending, done):
+            folder.save_part(_regret_key(*cell), regrets)
     results = {}
     with progress_bar(sum(T for *_, T in cells), "rounds", args.progress) as bar:
-        for strategy, mech, T in cells:
-            key = f"{strategy}-{mech}-T{T}"
+        for cell in cells:
+            key = _regret_key(*cell)
             if folder.has_part(key):
-                results[strategy, mech, T] = np.asarray(folder.load_part(key))
+                results[cell] = np.asarray(folder.load_part(key))
             else:
-                policy = regret_exp.strategy_policy(strategy, args, folder)
-                seed = regret_exp.cell_seed(args.seed, strategy, T)
-                results[strategy, mech, T] = regret_exp.run_games(
-                    mech, T, args.games, policy, accuracies, args.bias, args.outcome_model, seed)
-                folder.save_part(key, results[strategy, mech, T])
-            bar.update(T)
+                results[cell] = _regret_cell(args, folder, accuracies, cell)
+                folder.save_part(key, results[cell])
+            bar.update(cell[2])
     rows, fits = regret_exp.summarise(results, args)
     folder.write_csv("regret.csv", rows)
     folder.write_json("fits.json", fits)
@@ -89,6 +90,27 @@ def regret(args) -> int:
     ])
 
 
+def _reproduce_part(args, part):
+    """One part of ``sfe reproduce sun-table1``: the Table 1 rows or the Thm 4.12 sweep."""
+    if part == "table1":
+        with progress_bar(args.samples, "Table 1 instances", args.progress) as bar:
+            return sun_tables.table1(samples=args.samples, lam=args.lam, regularizer=args.regularizer,
+                                     seed=args.seed, progress=bar.update)
+    return sun_tables.noisy_input_sweep(args.noise_levels, samples=args.noise_samples, seed=args.seed)
+
+
+def _regret_key(strategy, mech, T) -> str:
+    return f"{strategy}-{mech}-T{T}"
+
+
+def _regret_cell(args, folder, accuracies, cell):
+    """``R_T`` per game of one (strategy, mechanism, horizon) cell; all randomness from its seed."""
+    strategy, mech, T = cell
+    policy = regret_exp.strategy_policy(strategy, args, folder)
+    seed = regret_exp.cell_seed(args.seed, strategy, T)
+    return regret_exp.run_games(mech, T, args.games, policy, accuracies, args.bias, args.outcome_model, seed)
+
+
 def audit(args) -> int:
     try:
         todo = audit_exp.cells(args)
@@ -97,6 +119,12 @@ def audit(args) -> int:
     if args.episodes < 2:
         raise CliError("sfe audit: --episodes must be >= 2 (a confidence interval needs two episodes)")
     folder = open_run(args)
+    if args.backend != "local":
+        pending = [(m, a) for m, a in todo if not folder.has_part(f"{m}-{a}")]
+        done = run_cells(functools.partial(audit_exp.run_cell_pair, args), pending, backend=args.backend,
+                         address=args.address, num_cpus=args.num_cpus, progress=args.progress)
+        for (mech, adv), cell in zip(pending, done):
+            folder.save_part(f"{mech}-{adv}", cell)
     overall, labelers, baselines = [], [], {}
     with progress_bar(len(todo), "audit cells", args.progress) as bar:
         for mech, adv in todo:
@@ -136,8 +164,12 @@ def train(args) -> int:
         raise CliError(f"sfe train: {exc}") from None
     if game != args.game:
         raise CliError(f"sfe train: mechanism {args.mechanism!r} belongs to {game}, not {args.game}")
+    if args.trainer == "rllib" and args.mode == "best-response":
+        raise CliError("sfe train --backend rllib trains all labelers: use --mode independent or --mode shared")
     folder = open_run(args)
     config = audit_exp.env_config(args, args.mechanism)
+    if args.trainer == "rllib":
+        return _train_rllib(args, folder, game, config)
     tb = str(folder.path / "tensorboard") if args.tensorboard else None
     common = {"game": game, "env_config": config, "algo": args.algo, "timesteps": args.timesteps, "seed": args.seed,
               "tensorboard_log": tb, "progress_bar": args.progress}
@@ -168,6 +200,21 @@ def train(args) -> int:
         f"({args.timesteps} steps); saved in {models}. Evaluated on {args.episodes} fresh episodes "
         "against the truthful baseline (same seeds):",
         "", format_table(rows, cols),
+    ])
+
+
+def _train_rllib(args, folder, game, config) -> int:
+    """Multi-agent PPO on RLlib: one policy per labeler (independent) or one shared policy."""
+    from strategic_feedback_env.rllib import train_rllib
+
+    history = train_rllib(game, env_config=config, shared_policy=args.mode == "shared", iterations=args.iterations,
+                          seed=args.seed)
+    rows = [{"iteration": h["iteration"], "episode_return_mean": h["episode_return_mean"],
+             **{f"return_{k}": v for k, v in h["returns"].items()}, "env_steps": h["env_steps"]} for h in history]
+    folder.write_csv("rllib.csv", rows)
+    return _finish(folder, [
+        f"RLlib multi-agent PPO ({args.mode}) on {game} under {args.mechanism}, {args.iterations} iterations: "
+        "mean episode return per policy", "", format_table(rows),
     ])
 
 
