@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._ops import sum_last
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -26,7 +28,7 @@ class Outcome:
 
 def valuation(policy, rewards):
     """``v_i = <policy, r_i>``: policy ``(..., K)``, rewards ``(..., n, K)`` -> ``(..., n)``."""
-    return (policy[..., None, :] * rewards).sum(-1)
+    return sum_last(policy[..., None, :] * rewards)
 
 
 def utility(policy, payments, rewards, sizes=None):
@@ -69,6 +71,14 @@ class Mechanism:
             profile_sizes = np.where(eye, alt_w[..., None, :], w[..., None, :])
         out = self.outcome(profiles, profile_sizes, reference)
         return Outcome(policy=out.policy, payments=np.diagonal(out.payments, axis1=-2, axis2=-1).copy())
+
+    def _round_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None):
+        """``(outcome(reports, sizes, reference), unilateral_outcomes(reports, sizes, alt_reports,
+        alt_sizes, reference))`` in one call. The environments call this with inputs they have
+        already validated; mechanisms may override it with a faster path that returns the same
+        values (the default simply calls the two public methods)."""
+        return (self.outcome(reports, sizes, reference),
+                self.unilateral_outcomes(reports, sizes, alt_reports, alt_sizes, reference))
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.params().items())

@@ -29,8 +29,9 @@ def solve_kl(S, lam, ref, ops=NumpyOps):
     xp = ops.xp
     # Shift by max S before dividing by lam: otherwise log(ref) is added to S / lam (up to
     # ~1e12) and rounded away, so tied outcomes are split wrongly and the policy's sum drifts.
-    top = xp.amax(S, axis=-1, keepdims=True)
-    logits = xp.log(ref) + (S - top) / lam
+    top = ops.amax_last(S)  # = xp.amax(S, axis=-1, keepdims=True), exact
+    shifted = S - top
+    logits = xp.log(ref) + (shifted if lam == 1.0 else shifted / lam)  # x / 1.0 == x: skip a pass
     log_z = ops.logsumexp(logits)
     policy = xp.exp(logits - log_z[..., None])
     return policy, top[..., 0] + lam * log_z
@@ -59,7 +60,7 @@ def solve_chi2(S, lam, ref, ops=NumpyOps):
 def solve_tv(S, lam, ref, ops=NumpyOps):
     xp = ops.xp
     ref = ref + xp.zeros_like(S)
-    top = xp.amax(S, axis=-1, keepdims=True)
+    top = ops.amax_last(S)  # = xp.amax(S, axis=-1, keepdims=True), exact
     kept = S >= top - lam
     moved = xp.sum(xp.where(kept, 0.0 * ref, ref), axis=-1)
     policy = xp.where(kept, ref, 0.0 * ref) + ops.one_hot_argmax(S) * moved[..., None]
@@ -73,8 +74,9 @@ def value_kl(S, lam, ref, ops=NumpyOps):
     """Only the optimal value of :func:`solve_kl`: the same operations (so the same bits; the
     test suite checks it), minus the policy. Keep in step with :func:`solve_kl`."""
     xp = ops.xp
-    top = xp.amax(S, axis=-1, keepdims=True)
-    return top[..., 0] + lam * ops.logsumexp(xp.log(ref) + (S - top) / lam)
+    top = ops.amax_last(S)  # = xp.amax(S, axis=-1, keepdims=True), exact
+    shifted = S - top
+    return top[..., 0] + lam * ops.logsumexp(xp.log(ref) + (shifted if lam == 1.0 else shifted / lam))
 
 
 # Value-only solvers, for the leave-one-out values of the payments (no policy needed).

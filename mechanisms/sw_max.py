@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._ops import NumpyOps
+from ._ops import NumpyOps, sum_last, sum_rows
 from .base import Mechanism, Outcome
-from .regularizers import REGULARIZERS, SOLVERS
+from .regularizers import REGULARIZERS, SOLVERS, VALUE_SOLVERS
 from .validation import check_lam, check_normalization, check_reference, check_reports, check_sizes
 
 
@@ -100,6 +100,45 @@ class SocialWelfareMaximizer(Mechanism):
         _, value_without = solve(without, self.lam, ref)
         payments = value_without - value + (policy * alt_weighted).sum(-1)
         return Outcome(policy=policy, payments=payments, value=value)
+
+
+    def _round_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None):
+        """Fast path of ``(outcome, unilateral_outcomes)`` for the environments' hot loop.
+
+        Same operations in the same order as the public methods (so the same bits), but the
+        leave-one-out values ``V(S - w_i r_i)`` are computed once and shared, only values (no
+        policies) are computed for them, and the range/finiteness checks are skipped: the caller
+        guarantees float64 reports in ``[0, 1]``, sizes ``>= 1`` of shape ``(..., n)`` and a valid
+        reference. Normalisation (if this mechanism demands one) is still checked. Subclasses that
+        override ``outcome`` or ``unilateral_outcomes`` get the generic path.
+        """
+        cls = type(self)
+        if (cls.outcome is not SocialWelfareMaximizer.outcome
+                or cls.unilateral_outcomes is not SocialWelfareMaximizer.unilateral_outcomes
+                or sizes is None or reference is None):
+            return Mechanism._round_outcomes(self, reports, sizes, alt_reports, alt_sizes, reference)
+        if self.normalization is not None:
+            check_reports(reports, self.normalization)
+            check_reports(alt_reports, self.normalization)
+        r, alt, w = reports, alt_reports, sizes
+        alt_w = w if alt_sizes is None else alt_sizes
+        ref = np.array(reference, dtype=np.float64)
+        ref_rows = ref[..., None, :]
+        solve = SOLVERS[self.regularizer]
+        weighted = w[..., None] * r
+        scores = sum_rows(weighted)
+        policy, value = solve(scores, self.lam, ref)
+        alt_weighted = alt_w[..., None] * alt
+        without = scores[..., None, :] - weighted
+        dev_policy, dev_value = solve(without + alt_weighted, self.lam, ref_rows)
+        if not self.has_payments:
+            out = Outcome(policy=policy, payments=np.zeros(np.broadcast_shapes(r.shape[:-1], w.shape)), value=value)
+            return out, Outcome(policy=dev_policy, payments=np.zeros(dev_policy.shape[:-1]), value=dev_value)
+        value_without = VALUE_SOLVERS[self.regularizer](without, self.lam, ref_rows)
+        own = sum_last(policy[..., None, :] * weighted)
+        out = Outcome(policy=policy, payments=value_without - value[..., None] + own, value=value)
+        dev_payments = value_without - dev_value + sum_last(dev_policy * alt_weighted)
+        return out, Outcome(policy=dev_policy, payments=dev_payments, value=dev_value)
 
 
 class AffineMaximizer(SocialWelfareMaximizer):

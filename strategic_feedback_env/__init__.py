@@ -36,6 +36,7 @@ def _register() -> None:
                          ("StrategicFeedback/OnlineFeedback-v0", "online_feedback_v0")):
         if gym_id not in gymnasium.registry:
             gymnasium.register(id=gym_id, entry_point="strategic_feedback_env.single_agent:SingleLabelerEnv",
+                               vector_entry_point="strategic_feedback_env.vector:SingleLabelerVectorEnv",
                                kwargs={"game": game})
     for pz_id, game in (("StrategicFeedback/reward_report-v0", "reward_report_v0"),
                         ("StrategicFeedback/online_feedback-v0", "online_feedback_v0")):

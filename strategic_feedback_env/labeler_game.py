@@ -29,6 +29,8 @@ def build_mechanism(mechanism, mechanism_params, defaults=None) -> Mechanism:
         return mechanism
     if not isinstance(mechanism, str):
         raise ValueError(f"mechanism must be a registered name or a Mechanism object, got {mechanism!r}")
+    if mechanism_params is not None and not isinstance(mechanism_params, Mapping):
+        raise ValueError(f"mechanism_params must be a dict of parameters or None, got {mechanism_params!r}")
     params = dict(mechanism_params or {})
     accepted = mechanisms.parameters(mechanism)
     for key, value in (defaults or {}).items():
@@ -41,6 +43,11 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _owned(value):
+    """A copy of an array (so callers cannot alias env state); other values as they are."""
+    return value.copy() if isinstance(value, np.ndarray) else value
 
 
 class LabelerGame(ParallelEnv):
@@ -65,6 +72,8 @@ class LabelerGame(ParallelEnv):
         self.np_random, _ = seeding.np_random(None)
         self._observation_spaces = {a: self._make_observation_space() for a in self.possible_agents}
         self._action_spaces = {a: self._make_action_space() for a in self.possible_agents}
+        space = self._action_spaces[self.possible_agents[0]]
+        self._action_low, self._action_high = float(np.min(space.low)), float(np.max(space.high))
 
     # -- spaces ------------------------------------------------------------------
     def observation_space(self, agent):
@@ -101,7 +110,15 @@ class LabelerGame(ParallelEnv):
             self._draw_round()
         obs = self._observations()
         agents = self.agents
-        infos = {a: {**{k: v[i] for k, v in agent_infos.items()}, **shared} for i, a in enumerate(agents)}
+        # Infos get their own copies of arrays: an agent mutating its info must not change the
+        # env's private types (e.g. ``true_reward`` is a view of them) or another agent's info.
+        # (Built column-wise for speed: rows of one fresh copy per key do not alias each other.)
+        columns = {k: list(v.copy()) if isinstance(v, np.ndarray) and v.ndim >= 2 else list(v)
+                   for k, v in agent_infos.items()}
+        infos = {
+            a: {**{k: col[i] for k, col in columns.items()}, **{k: _owned(v) for k, v in shared.items()}}
+            for i, a in enumerate(agents)
+        }
         self.last_round = {"round": self.round, "agent_infos": agent_infos, **shared}
         out = (
             {a: obs[i] for i, a in enumerate(agents)},
@@ -118,13 +135,23 @@ class LabelerGame(ParallelEnv):
         """Validate the joint action and stack it as ``(n, action_dim)``; never mutates state."""
         if not isinstance(actions, Mapping):
             raise ValueError(f"actions must be a dict {{agent: action}}, got {type(actions).__name__}")
-        unknown = [a for a in actions if a not in self.possible_agents]
+        unknown = [a for a in actions if a not in self._observation_spaces]
         if unknown:
             raise ValueError(f"unknown agent id(s) {unknown}; agents are {self.possible_agents}")
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ValueError(f"missing action(s) for {missing}: every live labeler reports each round")
         space = self._action_spaces[self.agents[0]]
+        # Fast path: stack once and check the whole matrix with two reductions (min/max propagate
+        # NaN, and show inf); any problem falls through to the per-agent loop for its message.
+        try:
+            matrix = np.array([actions[agent] for agent in self.agents])
+        except (TypeError, ValueError):
+            matrix = None
+        if matrix is not None and matrix.dtype.kind in "fiu" and matrix.shape == (len(self.agents), *space.shape):
+            lo, hi = matrix.min(), matrix.max()
+            if self._action_low <= lo and hi <= self._action_high:  # False for NaN
+                return matrix.astype(np.float64, copy=False)
         rows = []
         for agent in self.agents:
             a = np.asarray(actions[agent])

@@ -77,3 +77,19 @@ def test_train_rejects_a_mechanism_of_the_other_game(tmp_path, capsys):
 def test_full_quick_audit_runs_every_adversary(tmp_path, capsys):
     code, out, _ = run(["audit", "--quick", "--no-progress", "--out", str(tmp_path / "a")], capsys)
     assert code == 0, out
+
+
+def test_quick_bench_reports_throughput_ratios_and_scaling(tmp_path, capsys):
+    out_dir = tmp_path / "bench"
+    code, out, _ = run(["bench", "--quick", "--no-progress", "--out", str(out_dir)], capsys)
+    assert code == 0, out
+    result = json.loads((out_dir / "bench.json").read_text())
+    rows = {r["name"]: r for r in result["throughput"]}
+    baseline = next(r for name, r in rows.items() if "rps_v2" in name)
+    assert baseline["ratio_vs_rps"] == 1.0
+    for row in rows.values():
+        assert row["steps_per_s"] > 0
+        assert abs(row["ratio_vs_rps"] - row["steps_per_s"] / baseline["steps_per_s"]) < 1e-9
+    assert any("Batched" in name for name in rows)
+    assert (out_dir / "scaling.png").stat().st_size > 1000
+    assert "results written to" in out

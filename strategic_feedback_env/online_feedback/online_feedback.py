@@ -62,7 +62,10 @@ OUTCOME_MODELS = ("bernoulli", "probability")
 
 
 def _per_labeler(value, n: int, name: str) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64)
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be one finite number or {n} of them, got {value!r}") from None
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
     if arr.shape != (n,) or not np.all(np.isfinite(arr)):

@@ -71,6 +71,8 @@ def resolve_round(mechanism, x, signals, targets, y):
         "weight": weights_used,
         "labeler_loss": (signals - y[..., None]) ** 2,
         "aggregate": aggregate,
-        "aggregate_loss": (aggregate - y) ** 2,
+        # d * d, not d ** 2: numpy's scalar ``**`` (used when there is no batch dimension) can
+        # differ from the array square in the last bit, and the batched env must match exactly.
+        "aggregate_loss": (aggregate - y) * (aggregate - y),
         "weights": weights_after,
     }

@@ -70,6 +70,17 @@ DISTRIBUTIONS = ("uniform", "dirichlet")
 REDRAW = ("round", "episode")
 
 
+def _number(value) -> float:
+    """``value`` as a float, or NaN when it is not a real number (so range checks reject it
+    with their ValueError instead of numpy raising a TypeError)."""
+    if isinstance(value, (str, bytes)) or value is None:
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 class RewardReportEnv(LabelerGame, EzPickle):
     """ParallelEnv of the [SUN] reward-report game; see the module docstring."""
 
@@ -108,9 +119,9 @@ class RewardReportEnv(LabelerGame, EzPickle):
             raise ValueError(f"reward_distribution must be one of {DISTRIBUTIONS}, got {reward_distribution!r}")
         if redraw_types not in REDRAW:
             raise ValueError(f"redraw_types must be one of {REDRAW}, got {redraw_types!r}")
-        if not (np.isfinite(dirichlet_alpha) and dirichlet_alpha > 0):
+        if not (np.isfinite(_number(dirichlet_alpha)) and dirichlet_alpha > 0):
             raise ValueError(f"dirichlet_alpha must be > 0, got {dirichlet_alpha!r}")
-        if not (np.isfinite(input_noise) and 0 <= input_noise <= 1):
+        if not (np.isfinite(_number(input_noise)) and 0 <= input_noise <= 1):
             raise ValueError(f"input_noise must lie in [0, 1], got {input_noise!r}")
         self.normalization = normalization
         self.reward_distribution = reward_distribution
@@ -127,9 +138,13 @@ class RewardReportEnv(LabelerGame, EzPickle):
         self.layout = observation_layout(self.K)
 
     def _check_sizes(self, sizes):
-        w = np.asarray(sizes, dtype=np.float64)
+        message = f"sizes must be {self.n} numbers in [1, max_size={self.max_size}], got {sizes!r}"
+        try:
+            w = np.asarray(sizes, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(message) from None
         if w.shape != (self.n,) or not np.all(np.isfinite(w)) or np.any(w < 1) or np.any(w > self.max_size):
-            raise ValueError(f"sizes must be {self.n} numbers in [1, max_size={self.max_size}], got {sizes!r}")
+            raise ValueError(message)
         return w
 
     def _make_observation_space(self):

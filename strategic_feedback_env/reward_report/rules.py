@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 import mechanisms
+from mechanisms._ops import max_last, sum_last
 
 
 def observation_layout(K: int) -> dict:
@@ -23,10 +24,13 @@ def observation_layout(K: int) -> dict:
 
 def normalise(vectors: np.ndarray, normalization: str) -> np.ndarray:
     """Rows divided by their sum or max; an all-zero row becomes uniform / all ones."""
-    norm = vectors.sum(-1, keepdims=True) if normalization == "sum" else vectors.max(-1, keepdims=True)
+    norm = sum_last(vectors, keepdims=True) if normalization == "sum" else max_last(vectors, keepdims=True)
     fallback = 1.0 / vectors.shape[-1] if normalization == "sum" else 1.0
-    safe = np.where(norm > 0, norm, 1.0)
-    return np.where(norm > 0, vectors / safe, fallback)
+    positive = norm > 0
+    if positive.all():  # the common case; same values as the general expression below
+        return vectors / norm
+    safe = np.where(positive, norm, 1.0)
+    return np.where(positive, vectors / safe, fallback)
 
 
 def draw_types(rng, shape, K, distribution, dirichlet_alpha, normalization, max_size, fixed_sizes=None):
@@ -63,15 +67,12 @@ def observe(rewards, sizes, max_size, round_fraction, last_policy):
     """``[r_i | w_i / max_size | round / max_cycles | last policy]`` for every labeler."""
     K = rewards.shape[-1]
     lead = rewards.shape[:-1]
-    return np.concatenate(
-        [
-            rewards,
-            (sizes / max_size)[..., None],
-            np.broadcast_to(np.asarray(round_fraction, dtype=np.float64)[..., None, None], (*lead, 1)),
-            np.broadcast_to(last_policy[..., None, :], (*lead, K)),
-        ],
-        axis=-1,
-    )
+    obs = np.empty((*lead, 2 * K + 2))
+    obs[..., :K] = rewards
+    obs[..., K] = sizes / max_size
+    obs[..., K + 1] = np.asarray(round_fraction, dtype=np.float64)[..., None]
+    obs[..., K + 2:] = last_policy[..., None, :]
+    return obs
 
 
 def resolve_round(mechanism, reports, reported_sizes, rewards, sizes, reference, noise=None):
@@ -85,11 +86,11 @@ def resolve_round(mechanism, reports, reported_sizes, rewards, sizes, reference,
     if noise is not None:
         seen = np.clip(reports + noise, 0.0, 1.0)
         truthful_seen = np.clip(rewards + noise, 0.0, 1.0)
-    out = mechanism.outcome(seen, reported_sizes, reference)
+    # One call for the outcome and the truthful counterfactuals (mechanisms share work there).
+    out, dev = mechanism._round_outcomes(seen, reported_sizes, truthful_seen, sizes, reference)
     valuations = mechanisms.valuation(out.policy, rewards)
     utilities = sizes * valuations - out.payments
-    dev = mechanism.unilateral_outcomes(seen, reported_sizes, truthful_seen, sizes, reference)
-    truthful_utilities = sizes * (dev.policy * rewards).sum(-1) - dev.payments
+    truthful_utilities = sizes * sum_last(dev.policy * rewards) - dev.payments
     return {
         "valuation": valuations,
         "payment": out.payments,

@@ -1,0 +1,324 @@
+"""Vectorised training views over the batched games (:mod:`strategic_feedback_env.batched`).
+
+* :class:`SingleLabelerVecEnv` (SB3 ``VecEnv``): ``num_envs = B`` games; in each, labeler
+  ``focal_agent`` is the learner and the others follow one batched policy (default: truthful,
+  exactly the type action). The DSIC test as a fast vectorised env.
+* :class:`ParameterSharingVecEnv` (SB3 ``VecEnv``): every labeler of every game is one SB3
+  env slot (``VecEnv.num_envs = B * n``, slot ``b * n + i`` is labeler ``i`` of game ``b``), so
+  one shared policy controls all labelers; a one-hot agent id is appended to the observation
+  (``agent_id_in_obs=True``).
+* :class:`SingleLabelerVectorEnv` (``gymnasium.vector.VectorEnv``): the single-labeler view for
+  ``gymnasium.make_vec("StrategicFeedback/RewardReport-v0", num_envs,
+  vectorization_mode="vector_entry_point")``; auto-reset mode ``SAME_STEP``.
+
+SB3 semantics: ``reset()`` returns observations only; ``step`` auto-resets (all games share the
+episode clock, so every slot is ``done`` together on the last round) and puts the last
+observation in ``infos[k]["terminal_observation"]``; ``seed(s)`` makes the next ``reset()``
+use ``s`` (one generator drives the whole batch; reruns with the same seed are identical).
+Rewards are ``float32``; observations ``float64`` in ``[0, 1]`` as in the games. ``infos[k]``
+holds the slot's per-labeler info (``gain``, ``utility``, ``payment`` ...) as Python floats.
+
+Because the games live in one batched object, ``get_attr``/``set_attr``/``env_method`` act on
+it (or on this wrapper if it has the attribute): ``get_attr`` returns the value once per
+requested index, ``set_attr`` must address all slots, ``env_method`` calls the method once and
+returns its result once per requested index.
+"""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.vec_env import VecEnv
+
+from .batched import make_batched
+
+__all__ = ["ParameterSharingVecEnv", "SingleLabelerVecEnv", "SingleLabelerVectorEnv"]
+
+
+def _as_batched_policy(policy):
+    if policy is None:
+        return None
+    if hasattr(policy, "predict"):
+        return lambda obs: policy.predict(obs, deterministic=True)[0]
+    if callable(policy):
+        return policy
+    raise ValueError(f"other_policies must be None, a callable obs (m, obs_dim) -> actions (m, act_dim) "
+                     f"or have .predict, got {policy!r}")
+
+
+def _focal_index(focal_agent, n):
+    if isinstance(focal_agent, str) and focal_agent.startswith("labeler_"):
+        focal_agent = focal_agent[len("labeler_"):]
+    try:
+        i = int(focal_agent)
+    except (TypeError, ValueError):
+        raise ValueError(f"focal_agent must be an index 0..{n - 1} or 'labeler_i', got {focal_agent!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"focal_agent must be in 0..{n - 1}, got {focal_agent!r}")
+    return i
+
+
+def _per_slot_infos(infos, n_slots, pick):
+    """List of ``n_slots`` dicts of Python scalars; ``pick(array) -> (n_slots,) array or None``."""
+    cols = {}
+    for key, value in infos.items():
+        if key == "final_observation":
+            continue
+        col = pick(np.asarray(value))
+        if col is not None:
+            cols[key] = col.tolist()
+    keys = list(cols)
+    return [dict(zip(keys, vals)) for vals in zip(*(cols[k] for k in keys))] if keys else [{} for _ in range(n_slots)]
+
+
+class _FocalCore:
+    """Batched game + focal labeler + batched policy for the others (shared by two views)."""
+
+    def __init__(self, game, num_envs, focal_agent, other_policies, seed, config):
+        self.batched = make_batched(game, num_games=num_envs, seed=seed, **config)
+        self.n = self.batched.n
+        self.focal = _focal_index(focal_agent, self.n)
+        self.others_idx = np.array([i for i in range(self.n) if i != self.focal], dtype=np.intp)
+        self.policy = _as_batched_policy(other_policies)
+        self.obs = None
+
+    def reset(self, seed=None):
+        self.obs = self.batched.reset(seed=seed)
+        return self.obs[:, self.focal]
+
+    def joint_actions(self, focal_actions):
+        b = self.batched
+        actions = b.truthful_actions()
+        if self.policy is not None and len(self.others_idx):
+            o = self.obs[:, self.others_idx].reshape(-1, b.obs_dim)
+            a = np.asarray(self.policy(o), dtype=np.float64).reshape(b.num_games, len(self.others_idx), b.act_dim)
+            actions[:, self.others_idx] = a
+        fa = np.asarray(focal_actions)
+        if fa.shape != (b.num_games, b.act_dim):
+            raise ValueError(f"actions must have shape (num_envs, act_dim) = {(b.num_games, b.act_dim)}, got {fa.shape}")
+        if fa.dtype.kind not in "fiu":
+            raise ValueError(f"actions must be numeric, got dtype {fa.dtype}")
+        actions[:, self.focal] = fa
+        return actions
+
+    def step(self, focal_actions):
+        obs, rewards, term, trunc, infos = self.batched.step(self.joint_actions(focal_actions))
+        self.obs = obs
+        return obs[:, self.focal], rewards[:, self.focal], term, trunc, infos
+
+    def focal_column(self, arr):
+        B, n = self.batched.num_games, self.n
+        if arr.shape == (B, n):
+            return arr[:, self.focal]
+        if arr.shape == (B,):
+            return arr
+        return None
+
+
+class _BatchedVecEnvBase(VecEnv):
+    """Attribute plumbing shared by both SB3 adapters."""
+
+    render_mode = None
+
+    def _target(self, name):
+        if name in ("render_mode",):
+            return self
+        return self if hasattr(type(self), name) or name in self.__dict__ else self.batched
+
+    def _indices(self, indices):
+        if indices is None:
+            return list(range(self.num_envs))
+        if isinstance(indices, (int, np.integer)):
+            return [int(indices)]
+        return list(indices)
+
+    def get_attr(self, attr_name, indices=None):
+        value = getattr(self._target(attr_name), attr_name)
+        return [value for _ in self._indices(indices)]
+
+    def set_attr(self, attr_name, value, indices=None):
+        if sorted(self._indices(indices)) != list(range(self.num_envs)):
+            raise ValueError("the games share one batched object: set_attr must address all env slots")
+        setattr(self.batched, attr_name, value)
+
+    def env_method(self, method_name, *method_args, indices=None, **method_kwargs):
+        result = getattr(self._target(method_name), method_name)(*method_args, **method_kwargs)
+        return [result for _ in self._indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class, indices=None):
+        return [False for _ in self._indices(indices)]
+
+    def seed(self, seed=None):
+        """The next ``reset()`` reseeds the batch's generator with ``seed``; returns per-slot seeds."""
+        if seed is None:
+            seed = int(np.random.randint(0, np.iinfo(np.uint32).max, dtype=np.uint32))
+        self._pending_seed = int(seed)
+        return [self._pending_seed + i for i in range(self.num_envs)]
+
+    def _take_seed(self):
+        seed, self._pending_seed = self._pending_seed, None
+        return seed
+
+    def step_async(self, actions):
+        self._actions = actions
+
+    def close(self):
+        self.batched.close()
+
+    def get_images(self):
+        return []
+
+
+class SingleLabelerVecEnv(_BatchedVecEnvBase):
+    """SB3 ``VecEnv``: one learning labeler per game, ``num_envs`` games stepped as a batch.
+
+    Parameters
+    ----------
+    game : "reward_report_v0" or "online_feedback_v0"
+    num_envs : int
+        Number of games ``B`` (= SB3 env slots).
+    focal_agent : int or "labeler_i", default 0
+    other_policies : None, callable or object with ``predict``
+        Batched policy of the other labelers, ``obs (m, obs_dim) -> actions (m, act_dim)``
+        (``m = B (n - 1)``); ``None`` = truthful (the type action, exactly).
+    seed : int or None
+        Seed of the first ``reset()`` (``seed()`` overrides it).
+    **config
+        Game configuration (see the game's module docstring).
+    """
+
+    def __init__(self, game="reward_report_v0", num_envs=1, focal_agent=0, other_policies=None, seed=None, **config):
+        self.core = _FocalCore(game, num_envs, focal_agent, other_policies, seed, config)
+        self.batched = self.core.batched
+        self._pending_seed = seed
+        self._actions = None
+        super().__init__(self.batched.num_games, self.batched.single_observation_space,
+                         self.batched.single_action_space)
+
+    def reset(self):
+        obs = self.core.reset(self._take_seed())
+        self._reset_seeds()
+        self._reset_options()
+        return obs.copy()
+
+    def step_wait(self):
+        obs, rewards, term, trunc, infos = self.core.step(self._actions)
+        dones = term | trunc
+        slot_infos = _per_slot_infos(infos, self.num_envs, self.core.focal_column)
+        if dones.any():
+            final = infos["final_observation"][:, self.core.focal]
+            for k in np.flatnonzero(dones):
+                slot_infos[k]["terminal_observation"] = final[k].copy()
+                slot_infos[k]["TimeLimit.truncated"] = bool(trunc[k] and not term[k])
+        return obs.copy(), rewards.astype(np.float32), dones, slot_infos
+
+
+class ParameterSharingVecEnv(_BatchedVecEnvBase):
+    """SB3 ``VecEnv`` with one slot per labeler per game (``VecEnv.num_envs = num_envs * n``).
+
+    Slot ``b * n + i`` is labeler ``i`` of game ``b``; its observation is the game observation
+    followed (``agent_id_in_obs=True``) by the one-hot id of ``i``, so one shared policy can
+    tell the labelers apart. Rewards are each labeler's own utility.
+
+    Parameters
+    ----------
+    game : "reward_report_v0" or "online_feedback_v0"
+    num_envs : int
+        Number of games ``B``.
+    seed : int or None
+    agent_id_in_obs : bool, default True
+    **config
+        Game configuration.
+    """
+
+    def __init__(self, game="reward_report_v0", num_envs=1, seed=None, agent_id_in_obs=True, **config):
+        self.batched = make_batched(game, num_games=num_envs, seed=seed, **config)
+        self.n_games, self.n = self.batched.num_games, self.batched.n
+        self.agent_id_in_obs = bool(agent_id_in_obs)
+        slots = self.n_games * self.n
+        dim = self.batched.obs_dim + (self.n if self.agent_id_in_obs else 0)
+        self._ids = np.tile(np.eye(self.n), (self.n_games, 1)) if self.agent_id_in_obs else None
+        self._pending_seed = seed
+        self._actions = None
+        obs_space = spaces.Box(0.0, 1.0, shape=(dim,), dtype=np.float64)
+        super().__init__(slots, obs_space, self.batched.single_action_space)
+
+    def _flat_obs(self, obs):
+        flat = obs.reshape(self.num_envs, self.batched.obs_dim)
+        return np.concatenate([flat, self._ids], axis=1) if self.agent_id_in_obs else flat.copy()
+
+    def reset(self):
+        obs = self.batched.reset(seed=self._take_seed())
+        self._reset_seeds()
+        self._reset_options()
+        return self._flat_obs(obs)
+
+    def _pick(self, arr):
+        B, n = self.n_games, self.n
+        if arr.shape == (B, n):
+            return arr.reshape(-1)
+        if arr.shape == (B,):
+            return np.repeat(arr, n)
+        return None
+
+    def step_wait(self):
+        b = self.batched
+        a = np.asarray(self._actions)
+        if a.shape != (self.num_envs, b.act_dim):
+            raise ValueError(f"actions must have shape (num_envs, act_dim) = {(self.num_envs, b.act_dim)}, got {a.shape}")
+        obs, rewards, term, trunc, infos = b.step(a.reshape(b.num_games, self.n, b.act_dim))
+        dones = np.repeat(term | trunc, self.n)
+        slot_infos = _per_slot_infos(infos, self.num_envs, self._pick)
+        if dones.any():
+            final = self._flat_obs(infos["final_observation"])
+            tl = np.repeat(trunc & ~term, self.n)
+            for k in np.flatnonzero(dones):
+                slot_infos[k]["terminal_observation"] = final[k]
+                slot_infos[k]["TimeLimit.truncated"] = bool(tl[k])
+        return self._flat_obs(obs), rewards.reshape(-1).astype(np.float32), dones, slot_infos
+
+
+class SingleLabelerVectorEnv(gymnasium.vector.VectorEnv):
+    """Gymnasium ``VectorEnv`` of the single-labeler view (what ``make_vec`` returns).
+
+    Same parameters as :class:`SingleLabelerVecEnv`. ``reset(seed=...)`` returns
+    ``(obs (B, obs_dim), infos)``; ``step`` returns ``obs, rewards (B,), terminated (B,),
+    truncated (B,), infos`` (dict of arrays, the focal labeler's column). Auto-reset mode is
+    ``SAME_STEP``: on the last round ``infos["final_obs"]`` holds the final observations and
+    ``obs`` is already the first observation of the next episode.
+    """
+
+    metadata = {"autoreset_mode": gymnasium.vector.AutoresetMode.SAME_STEP, "render_modes": []}
+
+    def __init__(self, game="reward_report_v0", num_envs=1, focal_agent=0, other_policies=None, seed=None, **config):
+        config.pop("render_mode", None)
+        self.core = _FocalCore(game, num_envs, focal_agent, other_policies, seed, config)
+        b = self.core.batched
+        self.num_envs = b.num_games
+        self.single_observation_space = b.single_observation_space
+        self.single_action_space = b.single_action_space
+        self.observation_space = gymnasium.vector.utils.batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = gymnasium.vector.utils.batch_space(self.single_action_space, self.num_envs)
+        self.render_mode = None
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            if not isinstance(seed, (int, np.integer)):
+                raise ValueError("seed must be one int: all games share one generator")
+            self._np_random_seed = int(seed)
+        return self.core.reset(seed).copy(), {}
+
+    def step(self, actions):
+        obs, rewards, term, trunc, infos = self.core.step(actions)
+        out = {}
+        for key, value in infos.items():
+            if key == "final_observation":
+                continue
+            col = self.core.focal_column(np.asarray(value))
+            if col is not None:
+                out[key] = col
+        if "final_observation" in infos:
+            out["final_obs"] = infos["final_observation"][:, self.core.focal].copy()
+            out["_final_obs"] = np.ones(self.num_envs, dtype=bool)
+        return obs.copy(), rewards.copy(), term, trunc, out

@@ -1,0 +1,140 @@
+"""SB3 VecEnv adapters and the Gymnasium vector entry point over the batched games."""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+
+import strategic_feedback_env  # noqa: F401  (registers the ids)
+from strategic_feedback_env.vector import ParameterSharingVecEnv, SingleLabelerVecEnv, SingleLabelerVectorEnv
+
+GAMES = ["reward_report_v0", "online_feedback_v0"]
+
+
+def _check_vec(env, steps=7):
+    obs = env.reset()
+    assert isinstance(obs, np.ndarray) and obs.shape == (env.num_envs, *env.observation_space.shape)
+    assert obs.dtype == env.observation_space.dtype
+    assert all(env.observation_space.contains(o) for o in obs)
+    saw_done = False
+    for _ in range(steps):
+        actions = np.stack([env.action_space.sample() for _ in range(env.num_envs)]).astype(np.float32)
+        obs, rewards, dones, infos = env.step(actions)
+        assert obs.shape == (env.num_envs, *env.observation_space.shape)
+        assert rewards.shape == (env.num_envs,) and rewards.dtype == np.float32
+        assert dones.shape == (env.num_envs,) and dones.dtype == bool
+        assert isinstance(infos, list) and len(infos) == env.num_envs
+        assert all(env.observation_space.contains(o) for o in obs)
+        assert "gain" in infos[0] and isinstance(infos[0]["gain"], float)
+        for k in np.flatnonzero(dones):
+            saw_done = True
+            assert env.observation_space.contains(infos[k]["terminal_observation"])
+    assert saw_done
+
+
+@pytest.mark.parametrize("game", GAMES)
+def test_single_labeler_vec_env_semantics(game):
+    env = SingleLabelerVecEnv(game, num_envs=4, focal_agent=1, seed=0, n_labelers=3, max_cycles=3)
+    _check_vec(env)
+    assert env.get_attr("n") == [3] * 4
+    assert env.env_is_wrapped(gymnasium.Wrapper) == [False] * 4
+    assert len(env.env_method("truthful_actions", indices=[0, 1])) == 2
+    env.set_attr("max_cycles", 3)
+    with pytest.raises(ValueError):
+        env.set_attr("max_cycles", 3, indices=[0])
+
+
+@pytest.mark.parametrize("game", GAMES)
+def test_parameter_sharing_vec_env_semantics(game):
+    env = ParameterSharingVecEnv(game, num_envs=3, seed=0, n_labelers=4, max_cycles=3)
+    assert env.num_envs == 12
+    _check_vec(env)
+    obs = env.reset()
+    ids = obs[:, -4:]
+    assert np.array_equal(ids, np.tile(np.eye(4), (3, 1)))
+    plain = ParameterSharingVecEnv(game, num_envs=3, seed=0, agent_id_in_obs=False, n_labelers=4)
+    assert plain.observation_space.shape[0] == env.observation_space.shape[0] - 4
+
+
+def test_truthful_focal_has_zero_gain_and_matches_batched_rewards():
+    env = SingleLabelerVecEnv("reward_report_v0", num_envs=8, seed=3)
+    env.reset()
+    truthful = env.batched.truthful_actions()[:, 0]
+    _, rewards, _, infos = env.step(truthful)
+    assert np.allclose([i["gain"] for i in infos], 0.0, atol=1e-9)
+    assert np.allclose(rewards, [i["utility"] for i in infos], atol=1e-6)
+
+
+def test_other_policy_is_batched_callable():
+    calls = []
+
+    def zeros(obs):
+        calls.append(obs.shape)
+        return np.zeros((obs.shape[0], 10))
+
+    env = SingleLabelerVecEnv("reward_report_v0", num_envs=4, other_policies=zeros, seed=0)
+    env.reset()
+    env.step(np.full((4, 10), 0.5))
+    assert calls == [(16, 22)]
+
+
+def test_seed_reproducible_and_validation():
+    a = SingleLabelerVecEnv("reward_report_v0", num_envs=2, n_labelers=2)
+    b = SingleLabelerVecEnv("reward_report_v0", num_envs=2, n_labelers=2)
+    a.seed(11)
+    b.seed(11)
+    assert np.array_equal(a.reset(), b.reset())
+    with pytest.raises(ValueError):
+        a.step(np.full((2, 10), np.nan))
+    with pytest.raises(ValueError):
+        a.step(np.zeros((3, 10)))
+    with pytest.raises(ValueError):
+        SingleLabelerVecEnv("reward_report_v0", num_envs=2, focal_agent=5)
+
+
+@pytest.mark.parametrize("cls", [SingleLabelerVecEnv, ParameterSharingVecEnv])
+def test_ppo_trains_and_is_reproducible(cls):
+    def run():
+        torch.set_num_threads(1)
+        env = cls("reward_report_v0", num_envs=2, seed=0, n_labelers=3, n_outcomes=4, max_cycles=4)
+        model = PPO("MlpPolicy", env, seed=0, n_steps=64, batch_size=64, n_epochs=1, device="cpu")
+        model.learn(256)
+        obs = env.reset()
+        return model.predict(obs, deterministic=True)[0]
+
+    assert np.array_equal(run(), run())
+
+
+def test_gymnasium_make_vec_entry_point():
+    for gym_id in ("StrategicFeedback/RewardReport-v0", "StrategicFeedback/OnlineFeedback-v0"):
+        env = gymnasium.make_vec(gym_id, num_envs=3, vectorization_mode="vector_entry_point", max_cycles=2)
+        assert isinstance(env, SingleLabelerVectorEnv)
+        obs, _ = env.reset(seed=1)
+        obs2, _ = gymnasium.make_vec(gym_id, num_envs=3, vectorization_mode="vector_entry_point",
+                                     max_cycles=2).reset(seed=1)
+        assert np.array_equal(obs, obs2) and env.observation_space.contains(obs)
+        for t in range(2):
+            obs, rew, term, trunc, info = env.step(env.action_space.sample())
+            assert rew.shape == (3,) and term.shape == (3,)
+        assert term.all() and "final_obs" in info
+
+
+def test_vector_env_matches_scalar_single_labeler_env():
+    """B=1 vector view == the scalar SingleLabelerEnv (truthful others) for the same seed and actions."""
+    from strategic_feedback_env.single_agent import SingleLabelerEnv
+
+    scalar = SingleLabelerEnv("reward_report_v0", n_labelers=3, max_cycles=3)
+    vec = SingleLabelerVectorEnv("reward_report_v0", num_envs=1, n_labelers=3, max_cycles=3)
+    o, _ = scalar.reset(seed=4)
+    vo, _ = vec.reset(seed=4)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        assert np.array_equal(o, vo[0])
+        a = rng.random(10)
+        o, r, term, _, info = scalar.step(a)
+        vo, vr, vterm, _, vinfo = vec.step(a[None])
+        assert r == vr[0] and term == vterm[0] and info["gain"] == vinfo["gain"][0]
+    assert np.array_equal(o, vinfo["final_obs"][0])
