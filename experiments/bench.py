@@ -50,7 +50,8 @@ def _timed(step, min_time, min_iters=3):
             return calls, elapsed
 
 
-def _parallel_rate(env, min_time, seed):
+def _sampled_actions(env, seed) -> dict:
+    """Reset ``env`` and draw one fixed random action per agent (seeded)."""
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     actions = {}
@@ -58,6 +59,11 @@ def _parallel_rate(env, min_time, seed):
         space = env.action_space(a)
         space.seed(int(rng.integers(2**31)))
         actions[a] = space.sample()
+    return actions
+
+
+def _parallel_rate(env, min_time, seed):
+    actions = _sampled_actions(env, seed)
 
     def step():
         if not env.agents:
@@ -69,13 +75,7 @@ def _parallel_rate(env, min_time, seed):
 
 
 def _aec_rate(env, min_time, seed):
-    env.reset(seed=seed)
-    rng = np.random.default_rng(seed)
-    actions = {}
-    for a in env.possible_agents:
-        space = env.action_space(a)
-        space.seed(int(rng.integers(2**31)))
-        actions[a] = space.sample()
+    actions = _sampled_actions(env, seed)
 
     def step():
         if not env.agents:

@@ -80,6 +80,8 @@ def test_full_quick_audit_runs_every_adversary(tmp_path, capsys):
 
 
 def test_quick_bench_reports_throughput_ratios_and_scaling(tmp_path, capsys):
+    pytest.importorskip("pygame", reason="sfe bench needs the [bench] extra (pygame for rps_v2)")
+    pytest.importorskip("supersuit", reason="sfe bench needs the [bench] extra (SuperSuit)")
     out_dir = tmp_path / "bench"
     code, out, _ = run(["bench", "--quick", "--no-progress", "--out", str(out_dir)], capsys)
     assert code == 0, out
