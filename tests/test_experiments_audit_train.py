@@ -95,3 +95,15 @@ def test_quick_bench_reports_throughput_ratios_and_scaling(tmp_path, capsys):
     assert any("Batched" in name for name in rows)
     assert (out_dir / "scaling.png").stat().st_size > 1000
     assert "results written to" in out
+
+
+def test_regret_with_learned_labelers_saves_and_reuses_the_policy(tmp_path, capsys):
+    out_dir = tmp_path / "regret"
+    argv = ["regret", "--strategies", "learned", "--horizons", "100,200", "--games", "2", "--mechanisms",
+            "average", "--learn-timesteps", "500", "--no-progress", "--out", str(out_dir)]
+    code, out, _ = run(argv, capsys)
+    assert code == 0, out
+    assert (out_dir / "models" / "learned.zip").exists() and (out_dir / "models" / "learned.json").exists()
+    rows = rows_of(out_dir / "regret.csv")
+    assert {r["strategy"] for r in rows} == {"learned"} and len(rows) == 2
+    assert all(float(r["mean_regret"]) > 0 for r in rows)
