@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import shutil
+import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -62,8 +63,8 @@ def _json_default(obj):
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
-def to_json(obj) -> str:
-    return json.dumps(obj, indent=2, default=_json_default, sort_keys=True)
+def to_json(obj, sort_keys: bool = True) -> str:
+    return json.dumps(obj, indent=2, default=_json_default, sort_keys=sort_keys)
 
 
 def default_run_path(command: str, seed: int, root: str | Path = "runs") -> Path:
@@ -112,14 +113,38 @@ class RunFolder:
     def _part_name(key: str) -> str:
         return re.sub(r"[^A-Za-z0-9_.=-]+", "_", key) + ".json"
 
+    def _read_part(self, key: str):
+        """The part's data; ``RunFolderError`` naming the file if it cannot be read as JSON."""
+        path = self.path / "parts" / self._part_name(key)
+        try:
+            return json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunFolderError(f"part {path} is unreadable or corrupt ({type(exc).__name__}: {exc}); "
+                                 "delete it to recompute that part") from None
+
     def has_part(self, key: str) -> bool:
-        return (self.path / "parts" / self._part_name(key)).exists()
+        """Whether part ``key`` is finished. A corrupt part file (parts are written atomically, so
+        only outside damage makes one) counts as unfinished: it is moved aside to
+        ``parts/.<name>.corrupt`` with a warning on stderr, and the part is recomputed."""
+        path = self.path / "parts" / self._part_name(key)
+        if not path.exists():
+            return False
+        try:
+            self._read_part(key)
+        except RunFolderError as exc:
+            aside = path.with_name(f".{path.name}.corrupt")
+            os.replace(path, aside)
+            print(f"warning: {exc}; moved to {aside.name} and recomputing", file=sys.stderr)
+            return False
+        return True
 
     def load_part(self, key: str):
-        return json.loads((self.path / "parts" / self._part_name(key)).read_text())
+        return self._read_part(key)
 
     def save_part(self, key: str, data) -> None:
-        atomic_write_bytes(self.path / "parts" / self._part_name(key), to_json(data).encode())
+        # Key order is kept: a resumed run builds its tables (CSV column order) from loaded parts,
+        # which must look exactly like the freshly computed ones.
+        atomic_write_bytes(self.path / "parts" / self._part_name(key), to_json(data, sort_keys=False).encode())
 
     # -- results -----------------------------------------------------------------------
     def write_json(self, name: str, obj) -> Path:

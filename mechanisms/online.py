@@ -28,8 +28,12 @@ def quadratic_loss(reports, y):
 
 
 def weighted_aggregate(reports, weights):
-    """``x_bar = sum_i pi_i x_i``: reports ``(..., n, K)``, weights ``(..., n)`` -> ``(..., K)``."""
-    return (weights[..., None] * reports).sum(-2)
+    """``x_bar = sum_i pi_i x_i``: reports ``(..., n, K)``, weights ``(..., n)`` -> ``(..., K)``.
+
+    Clipped to ``[0, 1]``: a convex combination of numbers in ``[0, 1]`` lies there, but
+    weights that sum to ``1 + ulp`` could give ``1 + 2**-52`` and leave the observation box.
+    """
+    return np.clip((weights[..., None] * reports).sum(-2), 0.0, 1.0)
 
 
 def weighted_score_update(weights, losses, eta):
@@ -98,7 +102,7 @@ class OnlineMechanism(Mechanism):
         r = check_reports(reports, "sum")
         alt = check_reports(alt_reports, "sum")
         w = self._weights_for(r)
-        policy = self.aggregate(r, w)[..., None, :] + w[..., None] * (alt - r)
+        policy = np.clip(self.aggregate(r, w)[..., None, :] + w[..., None] * (alt - r), 0.0, 1.0)
         return Outcome(policy=policy, payments=np.zeros(r.shape[:-1]), weights=w)
 
     def update(self, reports, y) -> np.ndarray:
