@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mechanisms", type=_names, default=["average", "median", "online_weighted", "hedge"])
     p.add_argument("--horizons", type=_ints, default=[1000, 3162, 10000, 31623, 100000])
     p.add_argument("--games", type=int, default=8, help="independent games (seeds) per cell (default 8)")
-    p.add_argument("--strategies", type=_names, default=["truthful", "shade", "extreme"],
-                   help="labeler strategies (truthful, shade, extreme, learned)")
+    p.add_argument("--strategies", type=_names, default=["truthful", "shade", "extreme", "learned"],
+                   help="labeler strategies (default all: truthful, shade, extreme, learned = PPO best response)")
     p.add_argument("--outcome-model", default="probability", choices=["probability", "bernoulli"])
     p.add_argument("--n-labelers", type=int, default=5)
     p.add_argument("--bias", type=float, default=0.1, help="every labeler's bias beta_i (default 0.1)")
@@ -134,7 +134,7 @@ QUICK = {
               "focal": ["labeler_0"], "ppo_timesteps": 3000, "sac_timesteps": 3000, "gradient_steps": 60},
     "train": {"timesteps": 3000, "n_labelers": 3, "n_outcomes": 4, "episodes": 8, "max_cycles": 5},
     "reproduce": {"samples": 20_000, "noise_samples": 1000},
-    "regret": {"horizons": [1000, 3000, 10000], "games": 6},
+    "regret": {"horizons": [1000, 3000, 10000], "games": 6, "learn_timesteps": 3000},
 }
 
 
