@@ -23,7 +23,7 @@ class CliError(ValueError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise CliError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise CliError(f"{message} (see {self.prog} --help)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
