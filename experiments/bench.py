@@ -8,7 +8,9 @@ reference point of the issue) do not depend on the machine's speed or load:
   counted in labeler-steps/s), ``rps_v2.parallel_env()`` and, if importable,
   ``mpe2.simple_spread_v3``;
 * SB3 PPO training throughput (agent-steps/s) on our :class:`ParameterSharingVecEnv` and on the
-  ParallelEnv through SuperSuit (``pettingzoo_env_to_vec_env_v1`` +
+  ParallelEnv through SuperSuit, with 8 and with 64 games of 5 labelers (same PPO
+  hyperparameters and agent-steps for both paths; each ratio is against SuperSuit's row with the
+  same number of games) (``pettingzoo_env_to_vec_env_v1`` +
   ``concat_vec_envs_v1(..., base_class="stable_baselines3")``; no PPO seed there, since
   ``ConcatVecEnv`` has no ``seed``);
 * scaling: time of one batched step (B=1, the mechanism plus the game rules) and of the
@@ -193,7 +195,8 @@ def run_bench(quick: bool = False, seed: int = 0, progress: bool = True) -> dict
     Returns ``{"throughput": [rows], "training": [rows], "scaling": {"n": [rows], "K": [rows],
     "slopes": {...}}, "figure": Figure, "notes": [str], "config": {...}}``. Throughput rows have
     ``name``, ``unit``, ``steps_per_s``, ``ratio_vs_rps``; training rows ``name``,
-    ``agent_steps_per_s``, ``timesteps``, ``ratio_vs_supersuit``. ``quick=True`` finishes in
+    ``agent_steps_per_s``, ``timesteps``, ``games``, ``ratio_vs_supersuit`` (against the SuperSuit row
+    with the same number of games; two configurations, 8 and 64 games, 4 and 16 with ``quick``). ``quick=True`` finishes in
     well under a minute.
     """
     from pettingzoo.classic import rps_v2
@@ -230,31 +233,33 @@ def run_bench(quick: bool = False, seed: int = 0, progress: bool = True) -> dict
         r["ratio_vs_rps"] = r["steps_per_s"] / rps
 
     training = []
-    games = 4 if quick else 8
-    total = 2048 if quick else 20480
     n_steps = 64 if quick else 128
+    # (games, agent-steps): the issue's 8 games and a larger batch; both paths get the same PPO
+    # hyperparameters and the same number of agent-steps (at least one full rollout).
+    configs = [(4, 2048), (16, 5120)] if quick else [(8, 20480), (64, 81920)]
     try:
         import supersuit as ss
 
         from strategic_feedback_env.vector import ParameterSharingVecEnv
 
-        rate, steps = _ppo_rate(lambda: ParameterSharingVecEnv("reward_report_v0", num_envs=games, seed=seed),
-                                total, n_steps, seed=seed)
-        training.append({"name": f"PPO on ParameterSharingVecEnv ({games} games x 5 labelers)",
-                         "agent_steps_per_s": rate, "timesteps": steps})
-        _log(progress, f"{training[-1]['name']}: {rate:,.0f} agent-steps/s")
+        for games, total in configs:
+            rate, steps = _ppo_rate(lambda: ParameterSharingVecEnv("reward_report_v0", num_envs=games, seed=seed),
+                                    total, n_steps, seed=seed)
+            ours = {"name": f"PPO on ParameterSharingVecEnv ({games} games x 5 labelers)",
+                    "agent_steps_per_s": rate, "timesteps": steps, "games": games}
+            _log(progress, f"{ours['name']}: {rate:,.0f} agent-steps/s")
 
-        def supersuit_vec():
-            vec = ss.pettingzoo_env_to_vec_env_v1(reward_report_v0.parallel_env())
-            return ss.concat_vec_envs_v1(vec, games, num_cpus=0, base_class="stable_baselines3")
+            def supersuit_vec(games=games):
+                vec = ss.pettingzoo_env_to_vec_env_v1(reward_report_v0.parallel_env())
+                return ss.concat_vec_envs_v1(vec, games, num_cpus=0, base_class="stable_baselines3")
 
-        rate, steps = _ppo_rate(supersuit_vec, total, n_steps, seed=None)
-        training.append({"name": f"PPO on SuperSuit ConcatVecEnv ({games} games x 5 labelers, unseeded)",
-                         "agent_steps_per_s": rate, "timesteps": steps})
-        _log(progress, f"{training[-1]['name']}: {rate:,.0f} agent-steps/s")
-        ref = training[-1]["agent_steps_per_s"]
-        for r in training:
-            r["ratio_vs_supersuit"] = r["agent_steps_per_s"] / ref
+            rate, steps = _ppo_rate(supersuit_vec, total, n_steps, seed=None)
+            ref = {"name": f"PPO on SuperSuit ConcatVecEnv ({games} games x 5 labelers, unseeded)",
+                   "agent_steps_per_s": rate, "timesteps": steps, "games": games}
+            _log(progress, f"{ref['name']}: {rate:,.0f} agent-steps/s")
+            for r in (ours, ref):
+                r["ratio_vs_supersuit"] = r["agent_steps_per_s"] / ref["agent_steps_per_s"]
+            training += [ours, ref]
     except ImportError as exc:
         notes.append(f"training benchmark skipped: {exc}")
 
@@ -285,7 +290,8 @@ def format_bench(result: dict) -> str:
         lines.append("SB3 PPO training throughput (agent-steps/s, learn() wall time)")
         w = max(len(r["name"]) for r in result["training"])
         for r in result["training"]:
-            lines.append(f"  {r['name']:<{w}}  {r['agent_steps_per_s']:>10,.0f}  x{r['ratio_vs_supersuit']:.2f} vs SuperSuit")
+            lines.append(f"  {r['name']:<{w}}  {r['agent_steps_per_s']:>10,.0f}  x{r['ratio_vs_supersuit']:.2f} vs SuperSuit "
+                         f"({r['timesteps']:,} agent-steps)")
     for key, fixed in (("n", "K=10"), ("K", "n=5")):
         lines.append(f"Scaling in {key} ({fixed}): seconds per step")
         lines.append(f"  {key:>6}  {'batched env step (B=1)':>24}  {'mechanism':>12}")

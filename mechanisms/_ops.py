@@ -21,22 +21,27 @@ import numpy as np
 # (e.g. the scalar env) and other dtypes take numpy's own reduction.
 _COLUMN_MAX_K = 64
 _COLUMN_MIN_ROWS = 512
+_add_reduce, _max_reduce = np.add.reduce, np.maximum.reduce
 
 
 def _rows(x):
     """``x`` as ``(rows, K)`` if the column path pays off, else None."""
-    K = x.shape[-1] if x.ndim else 0
-    if x.dtype != np.float64 or x.ndim < 2 or not 1 < K <= _COLUMN_MAX_K or x.size < _COLUMN_MIN_ROWS * K:
+    if x.ndim < 2 or x.size < 2 * _COLUMN_MIN_ROWS:  # cheap early exit for small inputs (K >= 2)
+        return None
+    K = x.shape[-1]
+    if x.dtype != np.float64 or not 1 < K <= _COLUMN_MAX_K or x.size < _COLUMN_MIN_ROWS * K:
         return None
     return x.reshape(-1, K)
 
 
 def sum_last(x, keepdims=False):
     """``x.sum(-1)`` (same bits for float64), fast for many short rows."""
-    x = np.asarray(x)
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
     y = _rows(x)
     if y is None:
-        return x.sum(axis=-1, keepdims=keepdims)
+        # exactly what ``x.sum(...)`` calls (numpy's _methods._sum), minus two Python layers
+        return _add_reduce(x, -1, None, None, keepdims)
     K = y.shape[1]
     if K < 8:
         res = y[:, 0] + 0.0
@@ -51,10 +56,13 @@ def sum_last(x, keepdims=False):
             while i < K - K % 8:
                 r += y[:, i:i + 8].T
                 i += 8
+        # Same association as before, with two buffers instead of four temporaries.
         res = r[0] + r[1]
-        res += r[2] + r[3]
-        tail = r[4] + r[5]
-        tail += r[6] + r[7]
+        tail = r[2] + r[3]
+        res += tail
+        np.add(r[4], r[5], out=tail)
+        tail2 = r[6] + r[7]
+        tail += tail2
         res += tail
         for k in range(i, K):
             res += y[:, k]
@@ -64,10 +72,11 @@ def sum_last(x, keepdims=False):
 
 def max_last(x, keepdims=False):
     """``x.max(-1)`` (exact; NaN propagates), fast for many short rows."""
-    x = np.asarray(x)
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
     cols = _rows(x)
     if cols is None:
-        return x.max(axis=-1, keepdims=keepdims)
+        return _max_reduce(x, -1, None, None, keepdims)  # what ``x.max(...)`` calls
     K = cols.shape[1]
     res = np.maximum(cols[:, 0], cols[:, 1])
     for k in range(2, K):
@@ -86,16 +95,68 @@ def sum_rows(x):
     return np.ascontiguousarray(np.moveaxis(x, -2, 0)).sum(axis=0)
 
 
+_REUSE_MIN_SIZE = 4096  # below this a fresh result costs nothing worth the checks
+
+
+def _reusable(a, b):
+    """True if ``a op b`` can be written into ``a`` (same result shape and dtype) and ``a`` is large
+    enough for it to matter (small arrays, e.g. the scalar env's, take the plain operator)."""
+    return (isinstance(a, np.ndarray) and a.size >= _REUSE_MIN_SIZE and a.flags.writeable
+            and np.broadcast_shapes(a.shape, np.shape(b)) == a.shape and np.result_type(a, b) == a.dtype)
+
+
 class NumpyOps:
+    """numpy ops. The ``i*`` helpers compute the same values as the plain operators but write
+    into their first argument, which the caller guarantees is a fresh temporary it owns (fewer
+    large temporaries in the batched envs); torch's versions are the plain out-of-place ops."""
+
     xp = np
 
     @staticmethod
-    def logsumexp(x, axis=-1):
+    def iadd(a, b):
+        """``a + b`` (== ``b + a`` bit for bit), reusing ``a``."""
+        if _reusable(a, b):
+            return np.add(a, b, out=a)
+        return a + b
+
+    @staticmethod
+    def isub(a, b):
+        """``a - b``, reusing ``a``."""
+        if _reusable(a, b):
+            return np.subtract(a, b, out=a)
+        return a - b
+
+    @staticmethod
+    def imul(a, b):
+        """``a * b`` (== ``b * a`` bit for bit), reusing ``a``."""
+        if _reusable(a, b):
+            return np.multiply(a, b, out=a)
+        return a * b
+
+    @staticmethod
+    def idiv(a, b):
+        """``a / b``, reusing ``a``."""
+        if _reusable(a, b):
+            return np.divide(a, b, out=a)
+        return a / b
+
+    @staticmethod
+    def iexp(a):
+        """``exp(a)``, reusing ``a``."""
+        if isinstance(a, np.ndarray) and a.size >= _REUSE_MIN_SIZE and a.flags.writeable and a.dtype.kind == "f":
+            return np.exp(a, out=a)
+        return np.exp(a)
+
+    @staticmethod
+    def logsumexp(x, axis=-1, overwrite=False):
+        """``overwrite=True``: ``x`` is a fresh float64 temporary the caller gives up (it is reused)."""
         x = np.asarray(x)
         if axis == -1:
             m = max_last(x, keepdims=True)
             m = np.where(np.isfinite(m), m, 0.0)
-            return m[..., 0] + np.log(sum_last(np.exp(x - m)))
+            e = np.subtract(x, m, out=x) if overwrite and _reusable(x, m) else x - m
+            np.exp(e, out=e)  # in place: one large temporary instead of two
+            return m[..., 0] + np.log(sum_last(e))
         m = x.max(axis=axis, keepdims=True)
         m = np.where(np.isfinite(m), m, 0.0)
         return m.squeeze(axis) + np.log(np.exp(x - m).sum(axis=axis))
@@ -125,7 +186,27 @@ class TorchOps:
 
         self.xp = torch
 
-    def logsumexp(self, x, axis=-1):
+    # Out of place (autograd-safe); the numpy versions reuse their first argument.
+    @staticmethod
+    def iadd(a, b):
+        return a + b
+
+    @staticmethod
+    def isub(a, b):
+        return a - b
+
+    @staticmethod
+    def imul(a, b):
+        return a * b
+
+    @staticmethod
+    def idiv(a, b):
+        return a / b
+
+    def iexp(self, a):
+        return self.xp.exp(a)
+
+    def logsumexp(self, x, axis=-1, overwrite=False):
         return self.xp.logsumexp(x, dim=axis)
 
     def amax_last(self, x):

@@ -26,15 +26,22 @@ REGULARIZERS = ("kl", "chi2", "tv")
 
 
 def solve_kl(S, lam, ref, ops=NumpyOps):
-    xp = ops.xp
     # Shift by max S before dividing by lam: otherwise log(ref) is added to S / lam (up to
     # ~1e12) and rounded away, so tied outcomes are split wrongly and the policy's sum drifts.
     top = ops.amax_last(S)  # = xp.amax(S, axis=-1, keepdims=True), exact
-    shifted = S - top
-    logits = xp.log(ref) + (shifted if lam == 1.0 else shifted / lam)  # x / 1.0 == x: skip a pass
+    logits = _kl_logits(S, top, lam, ref, ops)
     log_z = ops.logsumexp(logits)
-    policy = xp.exp(logits - log_z[..., None])
-    return policy, top[..., 0] + lam * log_z
+    policy = ops.iexp(ops.isub(logits, log_z[..., None]))  # exp(logits - log_z), in logits' memory
+    return policy, top[..., 0] + (log_z if lam == 1.0 else lam * log_z)  # 1.0 * x == x: skip a pass
+
+
+def _kl_logits(S, top, lam, ref, ops):
+    """``log(ref) + (S - top) / lam`` in one fresh array (``x / 1.0 == x``: that pass is skipped;
+    ``a + b == b + a`` bit for bit, so adding ``log(ref)`` last into the same buffer is exact)."""
+    shifted = S - top
+    if lam != 1.0:
+        shifted = ops.idiv(shifted, lam)
+    return ops.iadd(shifted, ops.xp.log(ref))
 
 
 def solve_chi2(S, lam, ref, ops=NumpyOps):
@@ -73,10 +80,9 @@ SOLVERS = {"kl": solve_kl, "chi2": solve_chi2, "tv": solve_tv}
 def value_kl(S, lam, ref, ops=NumpyOps):
     """Only the optimal value of :func:`solve_kl`: the same operations (so the same bits; the
     test suite checks it), minus the policy. Keep in step with :func:`solve_kl`."""
-    xp = ops.xp
     top = ops.amax_last(S)  # = xp.amax(S, axis=-1, keepdims=True), exact
-    shifted = S - top
-    return top[..., 0] + lam * ops.logsumexp(xp.log(ref) + (shifted if lam == 1.0 else shifted / lam))
+    log_z = ops.logsumexp(_kl_logits(S, top, lam, ref, ops), overwrite=True)
+    return top[..., 0] + (log_z if lam == 1.0 else lam * log_z)
 
 
 # Value-only solvers, for the leave-one-out values of the payments (no policy needed).

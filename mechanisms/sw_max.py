@@ -130,14 +130,23 @@ class SocialWelfareMaximizer(Mechanism):
         policy, value = solve(scores, self.lam, ref)
         alt_weighted = alt_w[..., None] * alt
         without = scores[..., None, :] - weighted
-        dev_policy, dev_value = solve(without + alt_weighted, self.lam, ref_rows)
+        # Order chosen to hold few large temporaries at once (the values do not depend on it):
+        # ``weighted`` is done with once ``own`` is taken (multiplied in place: x * y == y * x);
+        # the leave-one-out values come before the deviation solve so that ``without`` (fresh, not
+        # needed after) can hold the deviation scores ``without + alt_weighted``.
+        own = sum_last(NumpyOps.imul(weighted, policy[..., None, :])) if self.has_payments else None
+        del weighted
+        value_without = VALUE_SOLVERS[self.regularizer](without, self.lam, ref_rows) if self.has_payments else None
+        dev_scores = NumpyOps.iadd(without, alt_weighted)
+        del without, alt_weighted  # recomputed below (same bits) rather than held through the solve
+        dev_policy, dev_value = solve(dev_scores, self.lam, ref_rows)
+        del dev_scores
         if not self.has_payments:
             out = Outcome(policy=policy, payments=np.zeros(np.broadcast_shapes(r.shape[:-1], w.shape)), value=value)
             return out, Outcome(policy=dev_policy, payments=np.zeros(dev_policy.shape[:-1]), value=dev_value)
-        value_without = VALUE_SOLVERS[self.regularizer](without, self.lam, ref_rows)
-        own = sum_last(policy[..., None, :] * weighted)
         out = Outcome(policy=policy, payments=value_without - value[..., None] + own, value=value)
-        dev_payments = value_without - dev_value + sum_last(dev_policy * alt_weighted)
+        alt_weighted = alt_w[..., None] * alt
+        dev_payments = value_without - dev_value + sum_last(NumpyOps.imul(alt_weighted, dev_policy))
         return out, Outcome(policy=dev_policy, payments=dev_payments, value=dev_value)
 
 

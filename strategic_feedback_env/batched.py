@@ -37,11 +37,15 @@ Contracts
 * Mechanism objects: a mechanism passed by name is built fresh; an online mechanism's
   weights have shape ``(B, n)``.
 
-Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 1.8-1.9 million
-labeler-steps/s on one core (``experiments/bench.py``); the short-axis reductions use the
-bit-identical column forms of :mod:`mechanisms._ops`. About a fifth of the remaining time is
-page faults from glibc returning the ~1.6 MB temporaries to the OS; starting Python with
-``MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=1073741824`` lifts it to ~2.4 million.
+Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 2.2-2.3 million
+labeler-steps/s on one core (``experiments/bench.py``; 1.8-1.9 million before the temporaries
+were trimmed); the short-axis reductions use the bit-identical column forms of
+:mod:`mechanisms._ops`. The mechanism and the rules write into fresh temporaries they own
+(``NumpyOps.iadd``/``imul``/``iexp``, ``normalise(..., overwrite=True)``) and order the work so few
+~1.6 MB arrays are alive at once: glibc then rarely returns heap to the OS between steps (~350
+instead of ~2300 page faults per step). With ``redraw_types="round"`` the info arrays
+``true_reward``/``true_size`` are the round's type arrays themselves (the env draws new ones
+before ``step`` returns), not copies.
 """
 
 from __future__ import annotations
@@ -232,10 +236,14 @@ class BatchedRewardReport(BatchedLabelerGame):
         self.last_policy = res["policy"]
         infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain",
                                      "social_welfare", "total_payment")}
-        # Copies where the array is (or may be) env state, so callers cannot alias it.
+        # Copies where the array is (or may be) env state, so callers cannot alias it. With
+        # redraw_types="round" the types are replaced by fresh arrays before step() returns (the
+        # next round or episode draws new ones), so this round's arrays are handed over as they are.
+        handover = self.redraw_types == "round"
         infos.update(policy=res["policy"].copy(), report=reports,
                      reported_size=np.array(np.broadcast_to(reported_sizes, self._shape)),
-                     true_reward=self.rewards.copy(), true_size=self.sizes.copy())
+                     true_reward=self.rewards if handover else self.rewards.copy(),
+                     true_size=self.sizes if handover else self.sizes.copy())
         return res["utility"], infos
 
 

@@ -9,6 +9,7 @@ state) and rendering dispatch.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import repeat
 
 import gymnasium
 import numpy as np
@@ -43,11 +44,6 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _owned(value):
-    """A copy of an array (so callers cannot alias env state); other values as they are."""
-    return value.copy() if isinstance(value, np.ndarray) else value
 
 
 class LabelerGame(ParallelEnv):
@@ -113,12 +109,13 @@ class LabelerGame(ParallelEnv):
         # Infos get their own copies of arrays: an agent mutating its info must not change the
         # env's private types (e.g. ``true_reward`` is a view of them) or another agent's info.
         # (Built column-wise for speed: rows of one fresh copy per key do not alias each other.)
-        columns = {k: list(v.copy()) if isinstance(v, np.ndarray) and v.ndim >= 2 else list(v)
-                   for k, v in agent_infos.items()}
-        infos = {
-            a: {**{k: col[i] for k, col in columns.items()}, **{k: _owned(v) for k, v in shared.items()}}
-            for i, a in enumerate(agents)
-        }
+        # Shared arrays: one copy per agent; other shared values are shared as they are.
+        keys = [*agent_infos, *shared]
+        columns = [list(v.copy()) if isinstance(v, np.ndarray) and v.ndim >= 2 else list(v)
+                   for v in agent_infos.values()]
+        columns += [[v.copy() for _ in agents] if isinstance(v, np.ndarray) else repeat(v, len(agents))
+                    for v in shared.values()]
+        infos = dict(zip(agents, map(dict, map(zip, repeat(keys), zip(*columns)))))
         self.last_round = {"round": self.round, "agent_infos": agent_infos, **shared}
         out = (
             {a: obs[i] for i, a in enumerate(agents)},

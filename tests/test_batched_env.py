@@ -233,3 +233,19 @@ def test_sum_rows_is_bit_identical_to_numpy():
             assert np.array_equal(sum_rows(x), x.sum(-2)), (B, n)
     x = rng.random((2, 3, 100, 7))
     assert np.array_equal(sum_rows(x), x.sum(-2))
+
+
+def test_info_arrays_do_not_alias_state_when_types_are_handed_over():
+    from strategic_feedback_env.batched import BatchedRewardReport
+
+    for redraw in ("round", "episode"):
+        env = BatchedRewardReport(num_games=3, seed=0, redraw_types=redraw, max_cycles=3)
+        env.reset()
+        actions = np.full(env.action_space.shape, 0.5)
+        _, _, _, _, infos = env.step(actions)
+        truthful = env.truthful_actions()
+        infos["true_reward"][...] = -1.0
+        infos["true_size"][...] = -1.0
+        assert np.array_equal(env.truthful_actions(), truthful)
+        assert env.rewards.min() >= 0 and env.sizes.min() >= 1
+        assert not np.shares_memory(infos["true_size"], infos["reported_size"])

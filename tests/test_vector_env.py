@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import gymnasium
 import numpy as np
 import pytest
@@ -138,3 +140,33 @@ def test_vector_env_matches_scalar_single_labeler_env():
         vo, vr, vterm, _, vinfo = vec.step(a[None])
         assert r == vr[0] and term == vterm[0] and info["gain"] == vinfo["gain"][0]
     assert np.array_equal(o, vinfo["final_obs"][0])
+
+
+def test_slot_infos_match_the_batched_infos_and_are_plain_dicts():
+    import copy
+    import pickle
+
+    env = ParameterSharingVecEnv("reward_report_v0", num_envs=2, seed=0, n_labelers=3, max_cycles=2)
+    env.reset()
+    actions = np.full((env.num_envs, env.action_space.shape[0]), 0.5)
+    _, _, _, infos = env.step(actions)
+    from strategic_feedback_env.batched import BatchedRewardReport
+
+    batched = BatchedRewardReport(num_games=2, seed=0, n_labelers=3, max_cycles=2)
+    batched.reset()
+    _, _, _, _, expected = batched.step(actions.reshape(2, 3, -1))
+    info = infos[4]  # game 1, labeler 1
+    assert info["gain"] == expected["gain"][1, 1] and info.get("social_welfare") == expected["social_welfare"][1]
+    assert info.get("episode") is None and "episode" not in info and "gain" in info
+    assert isinstance(info["gain"], float) and info["round"] == 1
+    plain = dict(infos[4])
+    assert type(plain) is dict and len(plain) == len(info) and plain == info and info == plain
+    assert {**infos[5]} == infos[5].copy() == pickle.loads(pickle.dumps(infos[5])) == copy.deepcopy(infos[5])
+    assert sorted(infos[0]) == sorted(plain)
+    assert json.loads(json.dumps(infos[3])) == infos[3]
+    infos[1]["extra"] = 1
+    assert infos[1]["extra"] == 1 and "gain" in infos[1] and len(infos[1]) == len(plain) + 1
+    with pytest.raises(KeyError):
+        infos[2]["missing"]
+    _, _, dones, infos = env.step(actions)
+    assert dones.all() and all("terminal_observation" in i and "gain" in i for i in infos)

@@ -22,13 +22,14 @@ def observation_layout(K: int) -> dict:
     }
 
 
-def normalise(vectors: np.ndarray, normalization: str) -> np.ndarray:
-    """Rows divided by their sum or max; an all-zero row becomes uniform / all ones."""
+def normalise(vectors: np.ndarray, normalization: str, overwrite: bool = False) -> np.ndarray:
+    """Rows divided by their sum or max; an all-zero row becomes uniform / all ones.
+    ``overwrite=True``: ``vectors`` is a fresh float64 array the caller gives up (same values)."""
     norm = sum_last(vectors, keepdims=True) if normalization == "sum" else max_last(vectors, keepdims=True)
     fallback = 1.0 / vectors.shape[-1] if normalization == "sum" else 1.0
     positive = norm > 0
     if positive.all():  # the common case; same values as the general expression below
-        return vectors / norm
+        return np.divide(vectors, norm, out=vectors) if overwrite else vectors / norm
     safe = np.where(positive, norm, 1.0)
     return np.where(positive, vectors / safe, fallback)
 
@@ -40,7 +41,7 @@ def draw_types(rng, shape, K, distribution, dirichlet_alpha, normalization, max_
         raw = rng.random((*shape, K))
     else:
         raw = rng.dirichlet(np.full(K, dirichlet_alpha), size=shape)
-    rewards = normalise(raw, normalization)
+    rewards = normalise(raw, normalization, overwrite=True)
     if fixed_sizes is None:
         sizes = rng.integers(1, max_size + 1, size=shape).astype(np.float64)
     else:
