@@ -234,19 +234,17 @@ def _resolve(adv, game, env_config, spec, seed, learn):
     if isinstance(adv, str):
         if adv in JOINT:
             policy_for = _build_joint(adv, game, env_config, seed, learn)
-            cache = {}
 
-            def actor_for(agent):
-                if agent not in cache:
-                    cache[agent] = _policy_actor(policy_for(agent))
-                return cache[agent]
-
-            return adv, actor_for
+            def build(agent):
+                return _policy_actor(policy_for(agent))
+        else:
+            def build(agent):
+                return _build(adv, game, env_config, agent, seed, spec, learn)
         cache = {}
 
         def actor_for(agent):
             if agent not in cache:
-                cache[agent] = _build(adv, game, env_config, agent, seed, spec, learn)
+                cache[agent] = build(agent)
             return cache[agent]
 
         return adv, actor_for

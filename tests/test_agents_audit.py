@@ -70,3 +70,16 @@ def test_bad_arguments():
         audit({**SMALL}, ["exaggerate"], episodes=1)
     with pytest.raises(ValueError, match="unknown agent"):
         audit({**SMALL}, ["exaggerate"], episodes=2, focal_agents=["labeler_9"])
+
+
+def test_joint_learners_report_the_per_step_unilateral_gain():
+    """Labelers learning together: every labeler deviates, the gain is the env's info gain."""
+    config = {**SMALL, "mechanism": "affine_maximizer", "report_size": False}
+    result = audit(config, ["shared", "independent"], episodes=2,
+                   learn={"shared": {"timesteps": 500}, "independent": {"timesteps": 300, "rounds": 1}})
+    for adv in ("shared", "independent"):
+        rows = [r for r in result.labelers if r["adversary"] == adv]
+        assert [r["labeler"] for r in rows] == ["labeler_0", "labeler_1", "labeler_2"]
+        # DSIC: whatever the others report, no labeler's report beats its truthful one.
+        assert all(r["gain"] <= 1e-9 for r in rows)
+        assert all(r["ir_violations"] is None for r in rows)
