@@ -56,6 +56,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
 import strategic_feedback_env
+from strategic_feedback_env.labeler_game import agent_index as labeler_index
 
 from .policies import GameSpec, LabelerPolicy, Truthful, spec_of
 
@@ -130,18 +131,6 @@ class _ActionTransform(VecEnvWrapper):
 # ----------------------------------------------------------------------------------------------
 # the policy
 # ----------------------------------------------------------------------------------------------
-def _agent_index(agent, n=None) -> int:
-    if isinstance(agent, str) and agent.startswith("labeler_"):
-        agent = agent[len("labeler_"):]
-    try:
-        i = int(agent)
-    except (TypeError, ValueError):
-        raise ValueError(f"agent must be an index or 'labeler_i', got {agent!r}") from None
-    if i < 0 or (n is not None and i >= n):
-        raise ValueError(f"agent index must be in 0..{(n or 1) - 1}, got {agent!r}")
-    return i
-
-
 def _versions() -> dict:
     import gymnasium
     import stable_baselines3
@@ -188,7 +177,7 @@ class LearnedPolicy(LabelerPolicy):
         self.action_mode = action_mode
         self.action_scale = float(action_scale)
         self.n_agents = None if n_agents is None else int(n_agents)
-        self.agent_index = None if agent_index is None else _agent_index(agent_index, self.n_agents)
+        self.agent_index = None if agent_index is None else labeler_index(agent_index, self.n_agents)
         self.metadata = dict(metadata or {})
         expected = spec.obs_dim + (self.n_agents or 0)
         got = model.observation_space.shape
@@ -219,7 +208,7 @@ class LearnedPolicy(LabelerPolicy):
             raise ValueError("a parameter-sharing policy needs agent_index (or use for_agent(agent))")
         idx = np.asarray(idx)
         if idx.dtype.kind in "OUS":
-            idx = np.vectorize(lambda a: _agent_index(a, self.n_agents))(idx)
+            idx = np.vectorize(lambda a: labeler_index(a, self.n_agents))(idx)
         idx = np.broadcast_to(idx.astype(int), obs.shape[:-1])
         if np.any(idx < 0) or np.any(idx >= self.n_agents):
             raise ValueError(f"agent_index must be in 0..{self.n_agents - 1}, got {agent_index!r}")
@@ -247,7 +236,7 @@ class LearnedPolicy(LabelerPolicy):
         if self.n_agents is None:
             return self
         bound = copy.copy(self)
-        bound.agent_index = _agent_index(agent, self.n_agents)
+        bound.agent_index = labeler_index(agent, self.n_agents)
         return bound
 
     # -- persistence -------------------------------------------------------------------------
@@ -546,7 +535,7 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
     config = _check_common(game, env_config, algo, action_mode)
     spec = _spec_for(game, config)
     agents = strategic_feedback_env.make(game, **config).possible_agents
-    focal = f"labeler_{_agent_index(focal_agent, len(agents))}"
+    focal = f"labeler_{labeler_index(focal_agent, len(agents))}"
     timesteps = DEFAULT_TIMESTEPS[algo] if timesteps is None else int(timesteps)
     n_envs = DEFAULT_N_ENVS[algo] if n_envs is None else int(n_envs)
     if n_envs < 1 or timesteps < 1:
@@ -647,7 +636,7 @@ def evaluate_gain(policy, game="reward_report_v0", env_config=None, focal_agent=
     config = _check_common(game, env_config, "ppo", "residual")
     env = strategic_feedback_env.make(game, **config)
     agents, spec = env.possible_agents, spec_of(env)
-    focal = f"labeler_{_agent_index(focal_agent, len(agents))}"
+    focal = f"labeler_{labeler_index(focal_agent, len(agents))}"
     actor = (lambda o: policy.predict(o, deterministic=True)[0]) if hasattr(policy, "predict") else policy
     gains, utils = np.zeros(episodes), np.zeros(episodes)
     if _have_vector():

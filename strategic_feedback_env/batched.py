@@ -227,12 +227,7 @@ class BatchedRewardReport(BatchedLabelerGame):
         return rr_rules.truthful_actions(self.rewards, self.sizes, self.max_size, self.report_size)
 
     def _play_round(self, actions):
-        reports, reported_sizes = rr_rules.decode_actions(
-            actions, self.K, self.normalization, self.report_size, self.max_size, self.sizes
-        )
-        res = rr_rules.resolve_round(
-            self.mechanism, reports, reported_sizes, self.rewards, self.sizes, self.reference, self.noise
-        )
+        reports, reported_sizes, res = rr_rules.play_round(self, actions)
         self.last_policy = res["policy"]
         infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain",
                                      "social_welfare", "total_payment")}

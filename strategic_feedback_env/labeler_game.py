@@ -46,6 +46,19 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def agent_index(agent, n=None, name: str = "agent") -> int:
+    """The index ``i`` of ``"labeler_i"`` (or of an integer ``i``), checked against ``n`` labelers."""
+    if isinstance(agent, str) and agent.startswith("labeler_"):
+        agent = agent[len("labeler_"):]
+    try:
+        i = int(agent)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an index or 'labeler_i', got {agent!r}") from None
+    if i < 0 or (n is not None and i >= n):
+        raise ValueError(f"{name} must be in 0..{(n or 1) - 1}, got {agent!r}")
+    return i
+
+
 class LabelerGame(ParallelEnv):
     """Base ParallelEnv: agents ``labeler_0 .. labeler_{n-1}``, Box actions in ``[0, 1]``.
 

@@ -32,6 +32,7 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 
 from .batched import make_batched
+from .labeler_game import agent_index
 
 __all__ = ["ParameterSharingVecEnv", "SingleLabelerVecEnv", "SingleLabelerVectorEnv"]
 
@@ -45,18 +46,6 @@ def _as_batched_policy(policy):
         return policy
     raise ValueError(f"other_policies must be None, a callable obs (m, obs_dim) -> actions (m, act_dim) "
                      f"or have .predict, got {policy!r}")
-
-
-def _focal_index(focal_agent, n):
-    if isinstance(focal_agent, str) and focal_agent.startswith("labeler_"):
-        focal_agent = focal_agent[len("labeler_"):]
-    try:
-        i = int(focal_agent)
-    except (TypeError, ValueError):
-        raise ValueError(f"focal_agent must be an index 0..{n - 1} or 'labeler_i', got {focal_agent!r}") from None
-    if not 0 <= i < n:
-        raise ValueError(f"focal_agent must be in 0..{n - 1}, got {focal_agent!r}")
-    return i
 
 
 def _per_slot_infos(infos, n_slots, pick):
@@ -78,7 +67,7 @@ class _FocalCore:
     def __init__(self, game, num_envs, focal_agent, other_policies, seed, config):
         self.batched = make_batched(game, num_games=num_envs, seed=seed, **config)
         self.n = self.batched.n
-        self.focal = _focal_index(focal_agent, self.n)
+        self.focal = agent_index(focal_agent, self.n, "focal_agent")
         self.others_idx = np.array([i for i in range(self.n) if i != self.focal], dtype=np.intp)
         self.policy = _as_batched_policy(other_policies)
         self.obs = None

@@ -180,12 +180,7 @@ class RewardReportEnv(LabelerGame, EzPickle):
         return {a: actions[i] for i, a in enumerate(self.agents)}
 
     def _play_round(self, action_matrix):
-        reports, reported_sizes = rules.decode_actions(
-            action_matrix, self.K, self.normalization, self.report_size, self.max_size, self.sizes
-        )
-        res = rules.resolve_round(
-            self.mechanism, reports, reported_sizes, self.rewards, self.sizes, self.reference, self.noise
-        )
+        reports, reported_sizes, res = rules.play_round(self, action_matrix)
         self.last_policy = res["policy"]
         agent_infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain")}
         agent_infos.update(report=reports, reported_size=reported_sizes, true_reward=self.rewards, true_size=self.sizes)

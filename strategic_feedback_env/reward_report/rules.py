@@ -76,6 +76,17 @@ def observe(rewards, sizes, max_size, round_fraction, last_policy):
     return obs
 
 
+def play_round(game, actions):
+    """Decode ``game``'s actions and resolve the round with its mechanism, types, reference
+    and noise (``game``: the ParallelEnv or the batched env). Returns
+    ``(reports, reported_sizes, results of resolve_round)``."""
+    reports, reported_sizes = decode_actions(actions, game.K, game.normalization, game.report_size, game.max_size,
+                                             game.sizes)
+    results = resolve_round(game.mechanism, reports, reported_sizes, game.rewards, game.sizes, game.reference,
+                            game.noise)
+    return reports, reported_sizes, results
+
+
 def resolve_round(mechanism, reports, reported_sizes, rewards, sizes, reference, noise=None):
     """Run the mechanism on the (possibly noisy) reports and score every labeler.
 
