@@ -171,6 +171,19 @@ def open_run(args, exclude=RUN_SETTINGS) -> RunFolder:
     return RunFolder(path, config, command=args.command, force=args.force, resume=args.resume)
 
 
+# Optional dependencies and the extra that installs them (README "Scaling out", "Performance").
+EXTRA_OF_MODULE = {"ray": "ray", "pygame": "bench", "supersuit": "bench"}
+
+
+def missing_dependency_message(exc: ImportError) -> str:
+    """One line for a missing optional package, naming the extra that installs it."""
+    name = exc.name or getattr(exc.__cause__, "name", None) or ""
+    extra = EXTRA_OF_MODULE.get(name.split(".")[0])
+    if extra is None or f"[{extra}]" in str(exc):
+        return str(exc)
+    return f"{exc}; install the extra: pip install -e \".[{extra}]\""
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -180,6 +193,9 @@ def main(argv=None) -> int:
         return getattr(commands, args.command)(args) or 0
     except (CliError, RunFolderError, ValueError) as exc:
         print(f"sfe: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"sfe: error: {missing_dependency_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sfe: interrupted; finished parts are kept (continue with --resume --out <folder>)", file=sys.stderr)

@@ -94,3 +94,17 @@ def test_regret_slopes_separate_average_from_online_weighted():
     assert 0.85 <= fits["average"]["slope"] <= 1.15
     assert 0.3 <= fits["online_weighted"]["slope"] <= 0.7
     assert fits["online_weighted"]["hi"] < fits["average"]["lo"]
+
+
+@pytest.mark.parametrize("module, extra", [("pygame", "bench"), ("ray", "ray")])
+def test_a_missing_optional_package_is_one_line_naming_its_extra(module, extra, monkeypatch, tmp_path, capsys):
+    from experiments import commands
+
+    def missing(args):
+        raise ModuleNotFoundError(f"No module named '{module}'", name=module)
+
+    monkeypatch.setattr(commands, "bench", missing)
+    code = cli.main(["bench", "--out", str(tmp_path / "b"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f".[{extra}]" in err and module in err
