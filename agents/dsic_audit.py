@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import strategic_feedback_env
+from strategic_feedback_env.single_agent import policy_callable
 
 from .gradient import GradientAdversary, MyopicOnlineAdversary
 from .policies import POLICIES, make_policy, spec_of
@@ -249,7 +250,7 @@ def _resolve(adv, game, env_config, spec, seed, learn):
 
         return adv, actor_for
     label, policy = adv
-    call = (lambda obs: policy.predict(obs, deterministic=True)[0]) if hasattr(policy, "predict") else policy
+    call = policy_callable(policy, f"adversary {label!r}")
     return str(label), lambda agent: _policy_actor(call)
 
 

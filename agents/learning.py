@@ -57,6 +57,7 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 
 import strategic_feedback_env
 from strategic_feedback_env.labeler_game import agent_index as labeler_index
+from strategic_feedback_env.single_agent import policy_callable
 
 from .policies import GameSpec, LabelerPolicy, Truthful, spec_of
 
@@ -413,9 +414,11 @@ TORCH_THREADS = 1
 
 
 def _have_vector():
+    """Whether the batched SB3 VecEnvs import (else the DummyVecEnv fallback is used). Only a
+    missing module counts: any other error in ``strategic_feedback_env.vector`` propagates."""
     try:
         from strategic_feedback_env.vector import ParameterSharingVecEnv, SingleLabelerVecEnv  # noqa: F401
-    except Exception:  # pragma: no cover - depends on the concurrent work
+    except ImportError:
         return False
     return True
 
@@ -438,7 +441,7 @@ def _batched_others(other_policies, focal, agents, spec):
     fns = []
     for a in others:
         p = other_policies.get(a, truthful)
-        fns.append((lambda p: (lambda o: p.predict(o, deterministic=True)[0]) if hasattr(p, "predict") else p)(p))
+        fns.append(policy_callable(p, "other_policies"))
 
     def policy(obs):
         o = np.asarray(obs).reshape(-1, len(others), obs.shape[-1])
@@ -637,7 +640,7 @@ def evaluate_gain(policy, game="reward_report_v0", env_config=None, focal_agent=
     env = strategic_feedback_env.make(game, **config)
     agents, spec = env.possible_agents, spec_of(env)
     focal = f"labeler_{labeler_index(focal_agent, len(agents))}"
-    actor = (lambda o: policy.predict(o, deterministic=True)[0]) if hasattr(policy, "predict") else policy
+    actor = policy_callable(policy, "policy")
     gains, utils = np.zeros(episodes), np.zeros(episodes)
     if _have_vector():
         from strategic_feedback_env.vector import SingleLabelerVecEnv

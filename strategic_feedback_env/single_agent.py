@@ -14,12 +14,16 @@ import numpy as np
 from .labeler_game import LabelerGame
 
 
-def _as_callable(policy):
+def policy_callable(policy, what: str = "other labelers' policies"):
+    """``obs -> action`` for a callable, or an SB3-style object with ``predict`` (deterministic).
+
+    The one adapter every caller uses (this view, the vector envs, the learners, the audit).
+    """
     if hasattr(policy, "predict"):
         return lambda obs: policy.predict(obs, deterministic=True)[0]
     if callable(policy):
         return policy
-    raise ValueError(f"other labelers' policies must be callables obs -> action or have .predict, got {policy!r}")
+    raise ValueError(f"{what} must be callables obs -> action or have .predict, got {policy!r}")
 
 
 class SingleLabelerEnv(gymnasium.Env):
@@ -52,9 +56,9 @@ class SingleLabelerEnv(gymnasium.Env):
             unknown = set(other_policies or {}) - set(self.game.possible_agents)
             if unknown:
                 raise ValueError(f"other_policies names unknown agent(s) {sorted(unknown)}")
-            self.others = {a: _as_callable(p) for a, p in (other_policies or {}).items() if a != focal_agent}
+            self.others = {a: policy_callable(p) for a, p in (other_policies or {}).items() if a != focal_agent}
         else:
-            policy = _as_callable(other_policies)
+            policy = policy_callable(other_policies)
             self.others = {a: policy for a in self.game.possible_agents if a != focal_agent}
         self.observation_space = self.game.observation_space(focal_agent)
         self.action_space = self.game.action_space(focal_agent)

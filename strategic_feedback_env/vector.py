@@ -33,19 +33,9 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from .batched import make_batched
 from .labeler_game import agent_index
+from .single_agent import policy_callable
 
 __all__ = ["ParameterSharingVecEnv", "SingleLabelerVecEnv", "SingleLabelerVectorEnv"]
-
-
-def _as_batched_policy(policy):
-    if policy is None:
-        return None
-    if hasattr(policy, "predict"):
-        return lambda obs: policy.predict(obs, deterministic=True)[0]
-    if callable(policy):
-        return policy
-    raise ValueError(f"other_policies must be None, a callable obs (m, obs_dim) -> actions (m, act_dim) "
-                     f"or have .predict, got {policy!r}")
 
 
 def _per_slot_infos(infos, n_slots, pick):
@@ -69,7 +59,7 @@ class _FocalCore:
         self.n = self.batched.n
         self.focal = agent_index(focal_agent, self.n, "focal_agent")
         self.others_idx = np.array([i for i in range(self.n) if i != self.focal], dtype=np.intp)
-        self.policy = _as_batched_policy(other_policies)
+        self.policy = None if other_policies is None else policy_callable(other_policies, "other_policies")
         self.obs = None
 
     def reset(self, seed=None):
