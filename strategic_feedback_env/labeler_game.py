@@ -9,7 +9,6 @@ state) and rendering dispatch.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from itertools import repeat
 
 import gymnasium
 import numpy as np
@@ -119,16 +118,13 @@ class LabelerGame(ParallelEnv):
             self._draw_round()
         obs = self._observations()
         agents = self.agents
-        # Infos get their own copies of arrays: an agent mutating its info must not change the
-        # env's private types (e.g. ``true_reward`` is a view of them) or another agent's info.
-        # (Built column-wise for speed: rows of one fresh copy per key do not alias each other.)
-        # Shared arrays: one copy per agent; other shared values are shared as they are.
-        keys = [*agent_infos, *shared]
-        columns = [list(v.copy()) if isinstance(v, np.ndarray) and v.ndim >= 2 else list(v)
-                   for v in agent_infos.values()]
-        columns += [[v.copy() for _ in agents] if isinstance(v, np.ndarray) else repeat(v, len(agents))
-                    for v in shared.values()]
-        infos = dict(zip(agents, map(dict, map(zip, repeat(keys), zip(*columns)))))
+        # Infos get their own arrays: an agent mutating its info must not change the env's private
+        # types (``true_reward`` is a view of them) or another agent's info. Per-labeler columns
+        # are copied once (rows of one fresh copy do not alias each other); shared arrays once per agent.
+        columns = {k: v.copy() if v.ndim >= 2 else v for k, v in agent_infos.items()}
+        infos = {a: {**{k: col[i] for k, col in columns.items()},
+                     **{k: v.copy() if isinstance(v, np.ndarray) else v for k, v in shared.items()}}
+                 for i, a in enumerate(agents)}
         self.last_round = {"round": self.round, "agent_infos": agent_infos, **shared}
         out = (
             {a: obs[i] for i, a in enumerate(agents)},
