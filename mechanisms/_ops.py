@@ -111,6 +111,8 @@ class NumpyOps:
     large temporaries in the batched envs); torch's versions are the plain out-of-place ops."""
 
     xp = np
+    sum_last = staticmethod(sum_last)
+    sum_rows = staticmethod(sum_rows)
 
     @staticmethod
     def iadd(a, b):
@@ -185,6 +187,14 @@ class TorchOps:
         import torch
 
         self.xp = torch
+
+    @staticmethod
+    def sum_last(x):
+        return x.sum(dim=-1)
+
+    @staticmethod
+    def sum_rows(x):
+        return x.sum(dim=-2)
 
     # Out of place (autograd-safe); the numpy versions reuse their first argument.
     @staticmethod

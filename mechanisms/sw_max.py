@@ -25,16 +25,23 @@ from .validation import check_lam, check_normalization, check_reference, check_r
 
 def sw_max_core(reports, sizes, lam, reference, regularizer, with_payments, ops=NumpyOps):
     """The formulas, shared by numpy and torch: returns ``(policy, value, payments or None)``."""
-    xp = ops.xp
-    solve = SOLVERS[regularizer]
-    weighted = sizes[..., None] * reports
-    scores = xp.sum(weighted, axis=-2)
-    policy, value = solve(scores, lam, reference, ops)
+    policy, value, payments, _, _ = welfare_and_leave_one_out(
+        sizes[..., None] * reports, lam, reference, regularizer, with_payments, ops)
+    return policy, value, payments
+
+
+def welfare_and_leave_one_out(weighted, lam, reference, regularizer, with_payments, ops=NumpyOps):
+    """From the weighted reports ``w_i r_i`` ``(..., n, K)`` (a fresh array, consumed):
+    ``(policy, value, payments or None, without, value_without or None)`` where ``without`` are
+    the leave-one-out scores ``S - w_i r_i`` ``(..., n, K)`` and ``value_without = V(without)``."""
+    scores = ops.sum_rows(weighted)
+    policy, value = SOLVERS[regularizer](scores, lam, reference, ops)
+    without = scores[..., None, :] - weighted
     if not with_payments:
-        return policy, value, None
-    own = xp.sum(policy[..., None, :] * weighted, axis=-1)
-    _, value_without = solve(scores[..., None, :] - weighted, lam, reference[..., None, :], ops)
-    return policy, value, value_without - value[..., None] + own
+        return policy, value, None, without, None
+    value_without = VALUE_SOLVERS[regularizer](without, lam, reference[..., None, :], ops)
+    own = ops.sum_last(ops.imul(weighted, policy[..., None, :]))  # w_i <theta*, r_i>
+    return policy, value, value_without - value[..., None] + own, without, value_without
 
 
 class SocialWelfareMaximizer(Mechanism):
@@ -89,29 +96,29 @@ class SocialWelfareMaximizer(Mechanism):
         alt = check_reports(alt_reports, self.normalization)
         w = check_sizes(sizes, r)
         alt_w = w if alt_sizes is None else check_sizes(alt_sizes, alt)
-        ref = check_reference(self.reference if reference is None else reference, r.shape[-1])[..., None, :]
-        solve = SOLVERS[self.regularizer]
+        ref = check_reference(self.reference if reference is None else reference, r.shape[-1])
         weighted = w[..., None] * r
+        without = sum_rows(weighted)[..., None, :] - weighted
+        value_without = (VALUE_SOLVERS[self.regularizer](without, self.lam, ref[..., None, :])
+                         if self.has_payments else None)
+        return self._deviation_outcomes(without, value_without, alt, alt_w, ref)
+
+    def _deviation_outcomes(self, without, value_without, alt, alt_w, ref) -> Outcome:
+        """Labeler ``i`` alone reports ``(alt_i, alt_w_i)`` on top of the leave-one-out scores
+        ``without`` (a fresh array, consumed) whose values are ``value_without``."""
         alt_weighted = alt_w[..., None] * alt
-        without = weighted.sum(-2, keepdims=True) - weighted
-        policy, value = solve(without + alt_weighted, self.lam, ref)
+        policy, value = SOLVERS[self.regularizer](NumpyOps.iadd(without, alt_weighted), self.lam, ref[..., None, :])
         if not self.has_payments:
             return Outcome(policy=policy, payments=np.zeros(policy.shape[:-1]), value=value)
-        _, value_without = solve(without, self.lam, ref)
-        payments = value_without - value + (policy * alt_weighted).sum(-1)
+        payments = value_without - value + sum_last(NumpyOps.imul(alt_weighted, policy))
         return Outcome(policy=policy, payments=payments, value=value)
 
-
     def _round_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None):
-        """Fast path of ``(outcome, unilateral_outcomes)`` for the environments' hot loop.
-
-        Same operations in the same order as the public methods (so the same bits), but the
-        leave-one-out values ``V(S - w_i r_i)`` are computed once and shared, only values (no
-        policies) are computed for them, and the range/finiteness checks are skipped: the caller
-        guarantees float64 reports in ``[0, 1]``, sizes ``>= 1`` of shape ``(..., n)`` and a valid
-        reference. Normalisation (if this mechanism demands one) is still checked. Subclasses that
-        override ``outcome`` or ``unilateral_outcomes`` get the generic path.
-        """
+        """``(outcome, unilateral_outcomes)`` for the environments' hot loop, sharing the scores
+        and the leave-one-out values between the two and skipping the range/finiteness checks:
+        the caller guarantees float64 reports in ``[0, 1]``, sizes ``>= 1`` of shape ``(..., n)``
+        and a valid reference (a demanded normalisation is still checked). Subclasses that
+        override ``outcome`` or ``unilateral_outcomes`` get the generic path."""
         cls = type(self)
         if (cls.outcome is not SocialWelfareMaximizer.outcome
                 or cls.unilateral_outcomes is not SocialWelfareMaximizer.unilateral_outcomes
@@ -120,34 +127,14 @@ class SocialWelfareMaximizer(Mechanism):
         if self.normalization is not None:
             check_reports(reports, self.normalization)
             check_reports(alt_reports, self.normalization)
-        r, alt, w = reports, alt_reports, sizes
-        alt_w = w if alt_sizes is None else alt_sizes
         ref = np.array(reference, dtype=np.float64)
-        ref_rows = ref[..., None, :]
-        solve = SOLVERS[self.regularizer]
-        weighted = w[..., None] * r
-        scores = sum_rows(weighted)
-        policy, value = solve(scores, self.lam, ref)
-        alt_weighted = alt_w[..., None] * alt
-        without = scores[..., None, :] - weighted
-        # Order chosen to hold few large temporaries at once (the values do not depend on it):
-        # ``weighted`` is done with once ``own`` is taken (multiplied in place: x * y == y * x);
-        # the leave-one-out values come before the deviation solve so that ``without`` (fresh, not
-        # needed after) can hold the deviation scores ``without + alt_weighted``.
-        own = sum_last(NumpyOps.imul(weighted, policy[..., None, :])) if self.has_payments else None
-        del weighted
-        value_without = VALUE_SOLVERS[self.regularizer](without, self.lam, ref_rows) if self.has_payments else None
-        dev_scores = NumpyOps.iadd(without, alt_weighted)
-        del without, alt_weighted  # recomputed below (same bits) rather than held through the solve
-        dev_policy, dev_value = solve(dev_scores, self.lam, ref_rows)
-        del dev_scores
-        if not self.has_payments:
-            out = Outcome(policy=policy, payments=np.zeros(np.broadcast_shapes(r.shape[:-1], w.shape)), value=value)
-            return out, Outcome(policy=dev_policy, payments=np.zeros(dev_policy.shape[:-1]), value=dev_value)
-        out = Outcome(policy=policy, payments=value_without - value[..., None] + own, value=value)
-        alt_weighted = alt_w[..., None] * alt
-        dev_payments = value_without - dev_value + sum_last(NumpyOps.imul(alt_weighted, dev_policy))
-        return out, Outcome(policy=dev_policy, payments=dev_payments, value=dev_value)
+        policy, value, payments, without, value_without = welfare_and_leave_one_out(
+            sizes[..., None] * reports, self.lam, ref, self.regularizer, self.has_payments)
+        if payments is None:
+            payments = np.zeros(np.broadcast_shapes(reports.shape[:-1], sizes.shape))
+        out = Outcome(policy=policy, payments=payments, value=value)
+        alt_w = sizes if alt_sizes is None else alt_sizes
+        return out, self._deviation_outcomes(without, value_without, alt_reports, alt_w, ref)
 
 
 class AffineMaximizer(SocialWelfareMaximizer):
