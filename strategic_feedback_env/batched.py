@@ -55,18 +55,18 @@ from gymnasium import spaces
 from gymnasium.utils import seeding
 
 from .labeler_game import check_positive_int
-from .online_feedback import rules as of_rules
-from .online_feedback.online_feedback import OnlineFeedbackEnv
+from .online_feedback.online_feedback import OnlineFeedbackEnv, OnlineFeedbackRounds
 from .reward_report import rules as rr_rules
-from .reward_report.reward_report import RewardReportEnv
+from .reward_report.reward_report import RewardReportEnv, RewardReportRounds
 
 __all__ = ["BatchedLabelerGame", "BatchedOnlineFeedback", "BatchedRewardReport", "make_batched"]
 
 
 class BatchedLabelerGame:
-    """Shared machinery: clock, seeding, validation and auto-reset. Subclasses set ``scalar_class``
-    and implement ``_start_episode``, ``_draw_round``, ``_observations``, ``_play_round`` and
-    ``truthful_actions`` on ``(B, n, ...)`` arrays."""
+    """Shared machinery: clock, seeding, validation and auto-reset. Subclasses set ``scalar_class``,
+    take ``_start_episode``, ``_draw_round`` and ``_observations`` from the game's ``*Rounds``
+    mixin (the scalar env's own hooks, run with ``batch_shape = (B,)``) and implement
+    ``_play_round`` and ``truthful_actions`` on ``(B, n, ...)`` arrays."""
 
     scalar_class = None
     game = None
@@ -173,7 +173,7 @@ class BatchedLabelerGame:
         return f"{type(self).__name__}(num_games={self.num_games}, n={self.n}, {self.config})"
 
 
-class BatchedRewardReport(BatchedLabelerGame):
+class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
     """``B`` games of ``reward_report_v0`` (same keyword arguments as ``RewardReportEnv``).
 
     Infos (arrays): per labeler ``(B, n)``: ``valuation``, ``payment``, ``utility``,
@@ -199,29 +199,6 @@ class BatchedRewardReport(BatchedLabelerGame):
         self.reference = s.reference
         self.fixed_sizes = s.fixed_sizes
         self.layout = s.layout
-        self._shape = (self.num_games, self.n)
-
-    def _draw_types(self):
-        self.rewards, self.sizes = rr_rules.draw_types(
-            self.np_random, self._shape, self.K, self.reward_distribution, self.dirichlet_alpha,
-            self.normalization, self.max_size, self.fixed_sizes,
-        )
-
-    def _start_episode(self):
-        if self.mechanism.online:
-            self.mechanism.reset(self.n, batch_shape=self.batch_shape)
-        self.last_policy = np.broadcast_to(self.reference, (self.num_games, self.K)).copy()
-        if self.redraw_types == "episode":
-            self._draw_types()
-
-    def _draw_round(self):
-        if self.redraw_types == "round":
-            self._draw_types()
-        eps = self.input_noise
-        self.noise = self.np_random.uniform(-eps, eps, (*self._shape, self.K)) if eps > 0 else None
-
-    def _observations(self):
-        return rr_rules.observe(self.rewards, self.sizes, self.max_size, self.round / self.max_cycles, self.last_policy)
 
     def truthful_actions(self):
         return rr_rules.truthful_actions(self.rewards, self.sizes, self.max_size, self.report_size)
@@ -236,13 +213,13 @@ class BatchedRewardReport(BatchedLabelerGame):
         # next round or episode draws new ones), so this round's arrays are handed over as they are.
         handover = self.redraw_types == "round"
         infos.update(policy=res["policy"].copy(), report=reports,
-                     reported_size=np.array(np.broadcast_to(reported_sizes, self._shape)),
+                     reported_size=np.array(np.broadcast_to(reported_sizes, (self.num_games, self.n))),
                      true_reward=self.rewards if handover else self.rewards.copy(),
                      true_size=self.sizes if handover else self.sizes.copy())
         return res["utility"], infos
 
 
-class BatchedOnlineFeedback(BatchedLabelerGame):
+class BatchedOnlineFeedback(OnlineFeedbackRounds, BatchedLabelerGame):
     """``B`` games of ``online_feedback_v0`` (same keyword arguments as ``OnlineFeedbackEnv``).
 
     Infos (arrays): per labeler ``(B, n)``: ``valuation``, ``payment``, ``utility``,
@@ -262,36 +239,12 @@ class BatchedOnlineFeedback(BatchedLabelerGame):
         self.outcome_model = s.outcome_model
         self.layout = s.layout
 
-    def _start_episode(self):
-        B, n = self.num_games, self.n
-        if self.mechanism.online:
-            self.mechanism.reset(n, batch_shape=self.batch_shape)
-        self.weights = np.full((B, n), 1.0 / n)
-        self.last_aggregate = np.full(B, 0.5)
-        self.last_y = np.full(B, 0.5)
-        self.aggregate_loss_sum = np.zeros(B)
-        self.labeler_loss_sums = np.zeros((B, n))
-
-    def _draw_round(self):
-        self.q, self.signals, self.targets, self.y = of_rules.draw_round(
-            self.np_random, self.batch_shape, self.accuracies, self.biases, self.outcome_model
-        )
-
-    def _observations(self):
-        return of_rules.observe(
-            self.signals, self.targets, self.weights, self.round / self.max_cycles, self.last_aggregate, self.last_y
-        )
-
     def truthful_actions(self):
         return self.signals[..., None].copy()
 
     def _play_round(self, actions):
         x = actions[..., 0]
-        res = of_rules.resolve_round(self.mechanism, x, self.signals, self.targets, self.y)
-        self.weights = res["weights"]
-        self.aggregate_loss_sum = self.aggregate_loss_sum + res["aggregate_loss"]
-        self.labeler_loss_sums = self.labeler_loss_sums + res["labeler_loss"]
-        self.last_aggregate, self.last_y = res["aggregate"], self.y
+        res = self._resolve(x)
         infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain", "weight",
                                      "aggregate", "aggregate_loss")}
         infos.update(

@@ -66,6 +66,7 @@ class LabelerGame(ParallelEnv):
     """
 
     metadata = {"render_modes": ["human", "ansi", "rgb_array"], "is_parallelizable": True, "render_fps": 2}
+    batch_shape = ()  # one game; the batched envs run the same hooks with batch_shape (B,)
 
     def __init__(self, n_labelers: int, max_cycles: int, render_mode: str | None):
         self.n = check_positive_int(n_labelers, "n_labelers")

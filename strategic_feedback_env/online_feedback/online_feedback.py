@@ -73,7 +73,44 @@ def _per_labeler(value, n: int, name: str) -> np.ndarray:
     return arr
 
 
-class OnlineFeedbackEnv(LabelerGame, EzPickle):
+class OnlineFeedbackRounds:
+    """The game's state hooks for any leading batch shape: ``()`` in the ParallelEnv,
+    ``(B,)`` in :class:`strategic_feedback_env.batched.BatchedOnlineFeedback`, so both draw the
+    same numbers in the same order (MODEL.md section 2). Needs the parsed config attributes,
+    ``n``, ``np_random``, ``round``, ``max_cycles`` and ``batch_shape``."""
+
+    def _start_episode(self):
+        shape = (*self.batch_shape, self.n)
+        if self.mechanism.online:
+            self.mechanism.reset(self.n, self.batch_shape)
+        self.weights = np.full(shape, 1.0 / self.n)
+        self.last_aggregate = np.full(self.batch_shape, 0.5)
+        self.last_y = np.full(self.batch_shape, 0.5)
+        self.aggregate_loss_sum = np.zeros(self.batch_shape)
+        self.labeler_loss_sums = np.zeros(shape)
+
+    def _draw_round(self):
+        self.q, self.signals, self.targets, self.y = rules.draw_round(
+            self.np_random, self.batch_shape, self.accuracies, self.biases, self.outcome_model
+        )
+
+    def _observations(self):
+        return rules.observe(
+            self.signals, self.targets, self.weights, self.round / self.max_cycles, self.last_aggregate, self.last_y
+        )
+
+    def _resolve(self, x):
+        """Play the round on the reports ``x`` ``(..., n)``: the mechanism aggregates and updates
+        its weights; the running losses and the last public outcome advance. Returns the results."""
+        res = rules.resolve_round(self.mechanism, x, self.signals, self.targets, self.y)
+        self.weights = res["weights"]
+        self.aggregate_loss_sum = self.aggregate_loss_sum + res["aggregate_loss"]
+        self.labeler_loss_sums = self.labeler_loss_sums + res["labeler_loss"]
+        self.last_aggregate, self.last_y = res["aggregate"], self.y
+        return res
+
+
+class OnlineFeedbackEnv(OnlineFeedbackRounds, LabelerGame, EzPickle):
     """ParallelEnv of the [HD] online-feedback game; see the module docstring."""
 
     metadata = {**LabelerGame.metadata, "name": "online_feedback_v0"}
@@ -111,41 +148,18 @@ class OnlineFeedbackEnv(LabelerGame, EzPickle):
     def _make_action_space(self):
         return spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float64)
 
-    def _start_episode(self):
-        if self.mechanism.online:
-            self.mechanism.reset(self.n)
-        self.weights = np.full(self.n, 1.0 / self.n)
-        self.last_aggregate = 0.5
-        self.last_y = 0.5
-        self.aggregate_loss_sum = 0.0
-        self.labeler_loss_sums = np.zeros(self.n)
-
-    def _draw_round(self):
-        self.q, self.signals, self.targets, self.y = rules.draw_round(
-            self.np_random, (), self.accuracies, self.biases, self.outcome_model
-        )
-
-    def _observations(self):
-        return rules.observe(
-            self.signals, self.targets, self.weights, self.round / self.max_cycles, self.last_aggregate, self.last_y
-        )
-
     def truthful_actions(self):
         return {a: self.signals[i : i + 1].copy() for i, a in enumerate(self.agents)}
 
     def _play_round(self, action_matrix):
         x = action_matrix[:, 0]
-        res = rules.resolve_round(self.mechanism, x, self.signals, self.targets, self.y)
-        self.weights = res["weights"]
-        self.aggregate_loss_sum += float(res["aggregate_loss"])
-        self.labeler_loss_sums += res["labeler_loss"]
-        self.last_aggregate, self.last_y = float(res["aggregate"]), float(self.y)
+        res = self._resolve(x)
         agent_infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain", "weight")}
         agent_infos.update(report=x, signal=self.signals, target=self.targets)
         shared = {
-            "aggregate": self.last_aggregate,
+            "aggregate": float(self.last_aggregate),
             "weights": self.weights.copy(),
-            "y": self.last_y,
+            "y": float(self.last_y),
             "q": float(self.q),
             "aggregate_loss": float(res["aggregate_loss"]),
             "regret": float(self.aggregate_loss_sum - self.labeler_loss_sums.min()),

@@ -81,7 +81,36 @@ def _number(value) -> float:
         return float("nan")
 
 
-class RewardReportEnv(LabelerGame, EzPickle):
+class RewardReportRounds:
+    """The game's state hooks for any leading batch shape: ``()`` in the ParallelEnv,
+    ``(B,)`` in :class:`strategic_feedback_env.batched.BatchedRewardReport`, so both draw the
+    same numbers in the same order (MODEL.md section 1). Needs the parsed config attributes,
+    ``n``, ``np_random``, ``round``, ``max_cycles`` and ``batch_shape``."""
+
+    def _draw_types(self):
+        self.rewards, self.sizes = rules.draw_types(
+            self.np_random, (*self.batch_shape, self.n), self.K, self.reward_distribution, self.dirichlet_alpha,
+            self.normalization, self.max_size, self.fixed_sizes,
+        )
+
+    def _start_episode(self):
+        if self.mechanism.online:
+            self.mechanism.reset(self.n, self.batch_shape)
+        self.last_policy = np.broadcast_to(self.reference, (*self.batch_shape, self.K)).copy()
+        if self.redraw_types == "episode":
+            self._draw_types()
+
+    def _draw_round(self):
+        if self.redraw_types == "round":
+            self._draw_types()
+        eps = self.input_noise
+        self.noise = self.np_random.uniform(-eps, eps, (*self.batch_shape, self.n, self.K)) if eps > 0 else None
+
+    def _observations(self):
+        return rules.observe(self.rewards, self.sizes, self.max_size, self.round / self.max_cycles, self.last_policy)
+
+
+class RewardReportEnv(RewardReportRounds, LabelerGame, EzPickle):
     """ParallelEnv of the [SUN] reward-report game; see the module docstring."""
 
     metadata = {**LabelerGame.metadata, "name": "reward_report_v0"}
@@ -152,28 +181,6 @@ class RewardReportEnv(LabelerGame, EzPickle):
 
     def _make_action_space(self):
         return spaces.Box(0.0, 1.0, shape=(self.K + int(self.report_size),), dtype=np.float64)
-
-    def _draw_types(self):
-        self.rewards, self.sizes = rules.draw_types(
-            self.np_random, (self.n,), self.K, self.reward_distribution, self.dirichlet_alpha,
-            self.normalization, self.max_size, self.fixed_sizes,
-        )
-
-    def _start_episode(self):
-        if self.mechanism.online:
-            self.mechanism.reset(self.n)
-        self.last_policy = self.reference.copy()
-        if self.redraw_types == "episode":
-            self._draw_types()
-
-    def _draw_round(self):
-        if self.redraw_types == "round":
-            self._draw_types()
-        eps = self.input_noise
-        self.noise = self.np_random.uniform(-eps, eps, (self.n, self.K)) if eps > 0 else None
-
-    def _observations(self):
-        return rules.observe(self.rewards, self.sizes, self.max_size, self.round / self.max_cycles, self.last_policy)
 
     def truthful_actions(self):
         actions = rules.truthful_actions(self.rewards, self.sizes, self.max_size, self.report_size)
