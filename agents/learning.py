@@ -56,6 +56,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
 import strategic_feedback_env
+from experiments.results import atomic_write_bytes, package_versions, to_json
 from strategic_feedback_env.labeler_game import agent_index as labeler_index
 from strategic_feedback_env.single_agent import policy_callable
 
@@ -132,22 +133,6 @@ class _ActionTransform(VecEnvWrapper):
 # ----------------------------------------------------------------------------------------------
 # the policy
 # ----------------------------------------------------------------------------------------------
-def _versions() -> dict:
-    import gymnasium
-    import stable_baselines3
-    import torch
-
-    out = {"numpy": np.__version__, "torch": torch.__version__, "stable_baselines3": stable_baselines3.__version__,
-           "gymnasium": gymnasium.__version__}
-    try:
-        from importlib.metadata import version
-
-        out["strategic-feedback-env"] = version("strategic-feedback-env")
-    except Exception:  # pragma: no cover - not installed as a distribution
-        pass
-    return out
-
-
 class LearnedPolicy(LabelerPolicy):
     """An SB3 model (PPO or SAC) playing one game as a labeler policy (deterministic actions).
 
@@ -263,15 +248,21 @@ class LearnedPolicy(LabelerPolicy):
             "timesteps": self.metadata.get("timesteps", int(getattr(self.model, "num_timesteps", 0))),
             "focal_agent": self.metadata.get("focal_agent"),
             "algo_kwargs": self.metadata.get("algo_kwargs"),
-            "versions": _versions(),
+            "versions": package_versions(),
         }
 
     def save(self, path) -> Path:
         """Write ``<path>.zip`` (the SB3 model) and ``<path>.json`` (the sidecar); returns the zip path."""
         zip_path, json_path = self._paths(path)
         zip_path.parent.mkdir(parents=True, exist_ok=True)
-        self.model.save(str(zip_path))
-        json_path.write_text(json.dumps(self.sidecar(), indent=2, default=_json_default))
+        # Both files are written to temporary names and renamed into place (never half-written).
+        tmp = zip_path.with_name(f".{zip_path.name}.tmp.zip")
+        try:
+            self.model.save(str(tmp))
+            os.replace(tmp, zip_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        atomic_write_bytes(json_path, to_json(self.sidecar(), sort_keys=False).encode())
         return zip_path
 
     @classmethod
@@ -318,14 +309,6 @@ class LearnedPolicy(LabelerPolicy):
                        n_agents=n_agents, agent_index=agent_id.get("agent_index"), metadata=metadata)
         except ValueError as e:
             raise ValueError(f"{zip_path} does not match its sidecar: {e}") from None
-
-
-def _json_default(x):
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    return repr(x)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -60,6 +60,8 @@ def _json_default(obj):
         return obj.tolist()
     if hasattr(obj, "item"):
         return obj.item()
+    if callable(getattr(obj, "params", None)) and hasattr(obj, "name"):  # a mechanism object in a config
+        return {"mechanism": obj.name, "params": obj.params()}
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 

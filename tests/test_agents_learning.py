@@ -316,3 +316,21 @@ def test_ppo_longer_episodes_and_more_outcomes_under_sw_max():
     policy, _ = train_best_response(env_config=config, timesteps=20000, seed=0)
     result = evaluate_gain(policy, env_config=config, episodes=400)
     assert result["mean"] - 2 * result["stderr"] > 0, result
+
+
+def test_save_is_atomic_and_records_a_mechanism_object(tmp_path):
+    """A config holding a Mechanism object is saved as its name and parameters; no temp files remain."""
+    import json
+
+    import mechanisms
+
+    config = {"n_labelers": 2, "n_outcomes": 3, "mechanism": mechanisms.make("sw_max", lam=0.5), "max_cycles": 1}
+    policy, _ = train_best_response("reward_report_v0", config, timesteps=64, n_envs=2, seed=0)
+    policy.save(tmp_path / "m")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.zip"]
+    sidecar = json.loads((tmp_path / "m.json").read_text())
+    expected = {"mechanism": "sw_max", "params": mechanisms.make("sw_max", lam=0.5).params()}
+    assert sidecar["env_config"]["mechanism"] == expected
+    assert "python" in sidecar["versions"] and sidecar["versions"]["strategic-feedback-env"]
+    obs = np.random.default_rng(0).random((4, policy.spec.obs_dim))
+    np.testing.assert_array_equal(LearnedPolicy.load(tmp_path / "m")(obs), policy(obs))
