@@ -22,14 +22,17 @@ Exit code 1 if any check failed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
+
+from experiments.results import atomic_write_bytes, to_json
+from experiments.tables import format_table
 
 SUM_TOL = 1e-9
 PARTS = ("parallel", "batched_online", "batched_reward_report", "mechanism")
@@ -349,11 +352,9 @@ COLUMNS = [("part", "part", "{}"), ("steps", "steps", "{:,}"), ("num_games", "B"
 
 
 def format_results(results: list[dict]) -> str:
-    head = [h for _, h, _ in COLUMNS]
-    rows = [[fmt.format(r[k]) if k in r and r[k] is not None else "-" for k, _, fmt in COLUMNS] for r in results]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    """The figures as an aligned table (:func:`experiments.tables.format_table`), then each part's config."""
+    rows = [{head: fmt.format(r[k]) if r.get(k) is not None else "-" for k, head, fmt in COLUMNS} for r in results]
+    lines = [format_table(rows, [head for _, head, _ in COLUMNS])]
     for r in results:
         lines.append(f"  {r['part']}: {r['config']}"
                      + ("" if r["ok"] else f"  FAILED: {r['first_failure']}"))
@@ -388,8 +389,7 @@ def main(argv=None) -> int:
                        log=lambda m: print(m, file=sys.stderr, flush=True))
     print(format_results(results))
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2, default=float)
+        atomic_write_bytes(Path(args.json), to_json(results, sort_keys=False).encode())
     return 0 if all(r["ok"] for r in results) else 1
 
 
