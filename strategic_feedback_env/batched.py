@@ -37,13 +37,11 @@ Contracts
 * Mechanism objects: a mechanism passed by name is built fresh; an online mechanism's
   weights have shape ``(B, n)``.
 
-Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 2.2-2.3 million
-labeler-steps/s on one core (``experiments/bench.py``; 1.8-1.9 million before the temporaries
-were trimmed); the short-axis reductions use the bit-identical column forms of
-:mod:`mechanisms._ops`. The mechanism and the rules write into fresh temporaries they own
-(``NumpyOps.iadd``/``imul``/``iexp``, ``normalise(..., overwrite=True)``) and order the work so few
-~1.6 MB arrays are alive at once: glibc then rarely returns heap to the OS between steps (~350
-instead of ~2300 page faults per step). With ``redraw_types="round"`` the info arrays
+Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 2.4-2.5 million
+labeler-steps/s on one core (``sfe bench``). The short-axis reductions use the bit-identical
+column forms of :mod:`mechanisms._ops`, and the mechanism and the rules write into fresh
+temporaries they own (``NumpyOps.iadd``/``imul``/``iexp``, ``normalise(..., overwrite=True)``), so
+few large arrays are allocated per step. With ``redraw_types="round"`` the info arrays
 ``true_reward``/``true_size`` are the round's type arrays themselves (the env draws new ones
 before ``step`` returns), not copies.
 """

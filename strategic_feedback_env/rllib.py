@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 
-ENV_NAMES = ("reward_report_v0", "online_feedback_v0")
+from . import GAMES
+
+ENV_NAMES = tuple(GAMES)
 SHARED_POLICY = "shared"
 INSTALL_HINT = "install the extra: pip install strategic-feedback-env[ray]"
 
