@@ -1,8 +1,8 @@
 """``sfe audit``: the empirical DSIC audit of every mechanism against every adversary.
 
-Each mechanism is audited in the game it belongs to: ``sw_max`` and ``affine_maximizer`` in
-the reward-report game of [SUN], ``average``, ``median``, ``online_weighted`` and ``hedge``
-in the online-feedback game of [HD]. One cell = (game, mechanism, adversary): a call of
+Each registered mechanism is audited in the game it belongs to: online rules (``average``,
+``median``, ``online_weighted``, ``hedge``) in the online-feedback game of [HD], the others
+(``sw_max``, ``affine_maximizer``) in the reward-report game of [SUN]. One cell = (game, mechanism, adversary): a call of
 :func:`agents.audit` whose overall and per-labeler rows are saved as a part, so an
 interrupted audit resumes where it stopped (MODEL.md section 3).
 """
@@ -14,40 +14,30 @@ import numpy as np
 import mechanisms
 from agents import adversary_names
 from agents import audit as run_audit
-
-GAME_OF = {
-    "sw_max": "reward_report_v0",
-    "affine_maximizer": "reward_report_v0",
-    "average": "online_feedback_v0",
-    "median": "online_feedback_v0",
-    "online_weighted": "online_feedback_v0",
-    "hedge": "online_feedback_v0",
-}
-
-ADVERSARIES = {
-    "reward_report_v0": ["exaggerate", "mix", "size_scaling", "random", "gradient", "ppo", "sac", "shared"],
-    "online_feedback_v0": ["shade", "extreme", "random", "myopic", "ppo", "sac", "shared"],
-}
-
+from agents.dsic_audit import DEFAULT_ADVERSARIES
 
 def game_of(mechanism: str) -> str:
-    if mechanism not in GAME_OF:
-        raise ValueError(f"no audit game for mechanism {mechanism!r}; auditable: {', '.join(GAME_OF)}")
-    return GAME_OF[mechanism]
+    """The game a mechanism is audited in: online rules (weights carried over rounds) in the
+    online-feedback game, the others (SW-Max family) in the reward-report game."""
+    if mechanism not in mechanisms.available():
+        raise ValueError(f"unknown mechanism {mechanism!r}; available: {', '.join(mechanisms.available())}")
+    return "online_feedback_v0" if mechanisms.make(mechanism).online else "reward_report_v0"
 
 
 def env_config(args, mechanism: str) -> dict:
     """The game config of one mechanism's cells, from the command's options."""
     if game_of(mechanism) == "reward_report_v0":
+        params = {"lam": args.lam} if "lam" in mechanisms.parameters(mechanism) else {}
         return {"n_labelers": args.n_labelers, "n_outcomes": args.n_outcomes, "mechanism": mechanism,
-                "mechanism_params": {"lam": args.lam}, "report_size": True, "max_cycles": args.max_cycles}
+                "mechanism_params": params, "report_size": True, "max_cycles": args.max_cycles}
     return {"n_labelers": args.n_labelers, "mechanism": mechanism, "biases": args.bias,
             "max_cycles": args.online_cycles}
 
 
 def cells(args) -> list[tuple[str, str]]:
     """(mechanism, adversary) pairs to run, in order; unknown names raise ``ValueError``."""
-    names = args.mechanisms or [m for m in GAME_OF if m in mechanisms.available()]
+    games = ("reward_report_v0", "online_feedback_v0")
+    names = args.mechanisms or sorted(mechanisms.available(), key=lambda m: games.index(game_of(m)))
     known = sorted(set(adversary_names("reward_report_v0")) | set(adversary_names("online_feedback_v0")))
     unknown = sorted(set(args.adversaries or []) - set(known))
     if unknown:
@@ -56,7 +46,7 @@ def cells(args) -> list[tuple[str, str]]:
     for mech in names:
         game = game_of(mech)
         playable = adversary_names(game)
-        out += [(mech, adv) for adv in (args.adversaries or ADVERSARIES[game]) if adv in playable]
+        out += [(mech, adv) for adv in (args.adversaries or DEFAULT_ADVERSARIES[game]) if adv in playable]
     return out
 
 
