@@ -15,6 +15,17 @@ from .ray_backend import run_cells
 from .tables import format_table
 
 
+def _parts(folder, args, keyed_cells, fn) -> list:
+    """``fn(cell)`` for every ``(key, cell)``, in order: finished parts are loaded, the rest run
+    (in this process, or as Ray tasks with ``--backend ray``) and each is saved as a part the
+    moment it finishes, so an interrupted run keeps it and ``--resume`` skips it."""
+    pending = [(key, cell) for key, cell in keyed_cells if not folder.has_part(key)]
+    run_cells(fn, [cell for _, cell in pending], backend=getattr(args, "backend", "local"),
+              address=getattr(args, "address", None), num_cpus=getattr(args, "num_cpus", None),
+              progress=args.progress, on_result=lambda i, result: folder.save_part(pending[i][0], result))
+    return [folder.load_part(key) for key, _ in keyed_cells]
+
+
 def _finish(folder, lines) -> int:
     for line in lines:
         print(line)
@@ -26,13 +37,8 @@ def reproduce(args) -> int:
     if args.table in sun_tables.UNAVAILABLE_TABLES:
         raise CliError(f"sfe reproduce {args.table}: cannot be rebuilt: {sun_tables.UNAVAILABLE_TABLES[args.table]}")
     folder = open_run(args)
-    pending = [part for part in ("table1", "noisy_input") if not folder.has_part(part)]
-    backend = args.backend if len(pending) > 1 else "local"
-    done = run_cells(functools.partial(_reproduce_part, args), pending, backend=backend, address=args.address,
-                     num_cpus=args.num_cpus, progress=False)
-    for part, rows in zip(pending, done):
-        folder.save_part(part, rows)
-    rows, noisy = folder.load_part("table1"), folder.load_part("noisy_input")
+    rows, noisy = _parts(folder, args, [(part, part) for part in ("table1", "noisy_input")],
+                         functools.partial(_reproduce_part, args))
     folder.write_csv("table1.csv", rows)
     folder.write_csv("noisy_input.csv", noisy)
     folder.save_figure("table1.png", sun_tables.plot_table1(rows))
@@ -61,22 +67,9 @@ def regret(args) -> int:
     folder = open_run(args)
     accuracies = np.linspace(0.05, 0.5, args.n_labelers)
     cells = [(s, m, T) for s in args.strategies for m in args.mechanisms for T in args.horizons]
-    if args.backend != "local":
-        pending = [c for c in cells if not folder.has_part(_regret_key(*c))]
-        done = run_cells(functools.partial(_regret_cell, args, folder, accuracies), pending, backend=args.backend,
-                         address=args.address, num_cpus=args.num_cpus, progress=args.progress)
-        for cell, regrets in zip(pending, done):
-            folder.save_part(_regret_key(*cell), regrets)
-    results = {}
-    with progress_bar(sum(T for *_, T in cells), "rounds", args.progress) as bar:
-        for cell in cells:
-            key = _regret_key(*cell)
-            if folder.has_part(key):
-                results[cell] = np.asarray(folder.load_part(key))
-            else:
-                results[cell] = _regret_cell(args, folder, accuracies, cell)
-                folder.save_part(key, results[cell])
-            bar.update(cell[2])
+    regrets = _parts(folder, args, [(_regret_key(*cell), cell) for cell in cells],
+                     functools.partial(_regret_cell, args, folder, accuracies))
+    results = {cell: np.asarray(r) for cell, r in zip(cells, regrets)}
     rows, fits = regret_exp.summarise(results, args)
     folder.write_csv("regret.csv", rows)
     folder.write_json("fits.json", fits)
@@ -119,26 +112,13 @@ def audit(args) -> int:
     if args.episodes < 2:
         raise CliError("sfe audit: --episodes must be >= 2 (a confidence interval needs two episodes)")
     folder = open_run(args)
-    if args.backend != "local":
-        pending = [(m, a) for m, a in todo if not folder.has_part(f"{m}-{a}")]
-        done = run_cells(functools.partial(audit_exp.run_cell_pair, args), pending, backend=args.backend,
-                         address=args.address, num_cpus=args.num_cpus, progress=args.progress)
-        for (mech, adv), cell in zip(pending, done):
-            folder.save_part(f"{mech}-{adv}", cell)
-    overall, labelers, baselines = [], [], {}
-    with progress_bar(len(todo), "audit cells", args.progress) as bar:
-        for mech, adv in todo:
-            key = f"{mech}-{adv}"
-            if folder.has_part(key):
-                cell = folder.load_part(key)
-            else:
-                bar.set_postfix_str(key)
-                cell = audit_exp.run_cell(args, mech, adv)
-                folder.save_part(key, cell)
-            baselines.setdefault(mech, cell["truthful"])
-            overall.append(cell["overall"])
-            labelers.extend(cell["labelers"])
-            bar.update(1)
+    done = _parts(folder, args, [(f"{mech}-{adv}", (mech, adv)) for mech, adv in todo],
+                  functools.partial(audit_exp.run_cell_pair, args))
+    overall = [cell["overall"] for cell in done]
+    labelers = [row for cell in done for row in cell["labelers"]]
+    baselines = {}
+    for cell in done:
+        baselines.setdefault(cell["overall"]["mechanism"], cell["truthful"])
     rows = [row for mech in dict.fromkeys(r["mechanism"] for r in overall)
             for row in [baselines[mech]] + [r for r in overall if r["mechanism"] == mech]]
     folder.write_csv("audit.csv", rows)

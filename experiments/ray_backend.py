@@ -48,10 +48,11 @@ def _ensure_ray(address: str | None, num_cpus: int | None):
     return ray, True
 
 
-def _run_local(fn, cells, bar):
+def _run_local(fn, cells, bar, on_result):
     out = []
-    for cell in cells:
+    for i, cell in enumerate(cells):
         out.append(fn(cell))
+        on_result(i, out[-1])
         bar.update(1)
     return out
 
@@ -61,7 +62,7 @@ def _apply(fn, cell):
     return fn(cell)
 
 
-def _run_ray(fn, cells, address, num_cpus, bar, shutdown):
+def _run_ray(fn, cells, address, num_cpus, bar, shutdown, on_result):
     ray, started = _ensure_ray(address, num_cpus)
     try:
         remote_fn = ray.remote(_apply)
@@ -72,7 +73,9 @@ def _run_ray(fn, cells, address, num_cpus, bar, shutdown):
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             for ref in done:
-                results[index[ref]] = ray.get(ref)
+                i = index[ref]
+                results[i] = ray.get(ref)
+                on_result(i, results[i])
                 bar.update(1)
         return results
     finally:
@@ -81,7 +84,8 @@ def _run_ray(fn, cells, address, num_cpus, bar, shutdown):
 
 
 def run_cells(fn: Callable[[Any], Any], cells: Iterable[Any], backend: str = "local", address: str | None = None,
-              num_cpus: int | None = None, progress: bool = True, shutdown: bool = False) -> list:
+              num_cpus: int | None = None, progress: bool = True, shutdown: bool = False,
+              on_result: Callable[[int, Any], None] | None = None) -> list:
     """Evaluate ``fn(cell)`` for each cell; return the results in the order of ``cells``.
 
     ``backend="local"`` runs the cells one after another in this process. ``backend="ray"``
@@ -90,16 +94,19 @@ def run_cells(fn: Callable[[Any], Any], cells: Iterable[Any], backend: str = "lo
     ``num_cpus`` CPUs (None: all). An already initialised Ray is reused as it is. ``fn`` and the
     cells must be picklable (``fn`` a module-level function). With ``shutdown=True`` a Ray
     started here is shut down afterwards (by default it is kept for the next call).
+    ``on_result(i, result)`` is called in this process as soon as cell ``i`` finishes (in any
+    order on Ray), e.g. to save it, so an interrupted run keeps every finished cell.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if num_cpus is not None and (int(num_cpus) != num_cpus or num_cpus < 1):
         raise ValueError(f"num_cpus must be a positive integer, got {num_cpus!r}")
     cells: Sequence[Any] = list(cells)
+    on_result = on_result or (lambda i, result: None)
     with progress_bar(len(cells), f"cells ({backend})", bool(progress)) as bar:
         if backend == "local":
-            return _run_local(fn, cells, bar)
-        return _run_ray(fn, cells, address, num_cpus, bar, shutdown)
+            return _run_local(fn, cells, bar, on_result)
+        return _run_ray(fn, cells, address, num_cpus, bar, shutdown, on_result)
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
