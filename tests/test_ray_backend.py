@@ -50,6 +50,19 @@ def test_local_backend_keeps_order_and_needs_no_ray():
     assert run_cells(square, [], progress=False) == []
 
 
+def test_each_finished_cell_is_reported_at_once_locally():
+    seen = []
+
+    def failing_square(x):
+        if x == 3:
+            raise KeyboardInterrupt
+        return x * x
+
+    with pytest.raises(KeyboardInterrupt):
+        run_cells(failing_square, range(6), progress=False, on_result=lambda i, r: seen.append((i, r)))
+    assert seen == [(0, 0), (1, 1), (2, 4)]  # what finished before the interruption was handed over
+
+
 def test_bad_backend_and_num_cpus():
     with pytest.raises(ValueError, match="backend must be one of"):
         run_cells(square, [1], backend="dask", progress=False)
@@ -113,7 +126,10 @@ def test_ray_sweep_equals_local(ray_session):
 
 
 def test_ray_backend_reuses_running_ray_and_keeps_order(ray_session):
-    assert run_cells(square, list(range(10)), backend="ray", progress=False) == [x * x for x in range(10)]
+    seen = {}
+    results = run_cells(square, list(range(10)), backend="ray", progress=False, on_result=seen.__setitem__)
+    assert results == [x * x for x in range(10)]
+    assert seen == dict(enumerate(results))  # every cell handed over as it finished
     assert ray_session.is_initialized()
 
 
