@@ -8,11 +8,13 @@ reference point of the issue) do not depend on the machine's speed or load:
   counted in labeler-steps/s), ``rps_v2.parallel_env()`` and, if importable,
   ``mpe2.simple_spread_v3``;
 * SB3 PPO training throughput (agent-steps/s) on our :class:`ParameterSharingVecEnv` and on the
-  ParallelEnv through SuperSuit, with 8 and with 64 games of 5 labelers (same PPO
-  hyperparameters and agent-steps for both paths; each ratio is against SuperSuit's row with the
-  same number of games) (``pettingzoo_env_to_vec_env_v1`` +
+  ParallelEnv through SuperSuit (``pettingzoo_env_to_vec_env_v1`` +
   ``concat_vec_envs_v1(..., base_class="stable_baselines3")``; no PPO seed there, since
-  ``ConcatVecEnv`` has no ``seed``);
+  ``ConcatVecEnv`` has no ``seed``), with 8 and with 64 games of 5 labelers, under the PPO
+  settings of :data:`PPO_SETTINGS`. Both paths get the same settings and agent-steps, and each
+  ratio is against SuperSuit's row with the same games and settings. The ratio depends on the
+  settings because PPO's own gradient passes cost the same on both paths: the more gradient
+  steps per sample, the less the env matters;
 * scaling: time of one batched step (B=1, the mechanism plus the game rules) and of the
   mechanism alone (``affine_maximizer`` outcome + all unilateral counterfactuals) as ``n`` goes
   10 -> 10000 (K=10) and ``K`` goes 2 -> 10000 (n=5), with least-squares log-log slopes
@@ -31,7 +33,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["format_bench", "run_bench"]
+__all__ = ["PPO_SETTINGS", "format_bench", "run_bench"]
 
 
 def _log(progress, msg):
@@ -101,16 +103,28 @@ def _batched_rate(num_games, min_time, seed, **config):
     return calls / elapsed, env.n
 
 
-def _ppo_rate(make_vec, total_steps, n_steps, seed=None):
+# PPO settings of the training benchmark: name -> (minibatch size, or None for a quarter of
+# the rollout, epochs). All use ``n_steps`` steps per env per rollout and SB3's default MlpPolicy.
+PPO_SETTINGS = {
+    "4 minibatches, 2 epochs": (None, 2),  # CleanRL's minibatch count: few, large gradient steps
+    "minibatch 256, 2 epochs": (256, 2),
+    "SB3 default minibatch 64, 10 epochs": (64, 10),
+}
+
+
+def _ppo_rate(make_vec, total_steps, n_steps, setting, seed=None):
     import torch
     from stable_baselines3 import PPO
 
     torch.set_num_threads(1)
     vec = make_vec()
     kwargs = {} if seed is None else {"seed": seed}
+    minibatch, epochs = PPO_SETTINGS[setting]
+    rollout = n_steps * vec.num_envs
+    batch_size = rollout // 4 if minibatch is None else min(minibatch, rollout)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = PPO("MlpPolicy", vec, n_steps=n_steps, batch_size=min(256, n_steps * vec.num_envs), n_epochs=2,
+        model = PPO("MlpPolicy", vec, n_steps=n_steps, batch_size=batch_size, n_epochs=epochs,
                     device="cpu", verbose=0, **kwargs)
         t0 = time.perf_counter()
         model.learn(total_steps)
@@ -195,9 +209,9 @@ def run_bench(quick: bool = False, seed: int = 0, progress: bool = True) -> dict
     Returns ``{"throughput": [rows], "training": [rows], "scaling": {"n": [rows], "K": [rows],
     "slopes": {...}}, "figure": Figure, "notes": [str], "config": {...}}``. Throughput rows have
     ``name``, ``unit``, ``steps_per_s``, ``ratio_vs_rps``; training rows ``name``,
-    ``agent_steps_per_s``, ``timesteps``, ``games``, ``ratio_vs_supersuit`` (against the SuperSuit row
-    with the same number of games; two configurations, 8 and 64 games, 4 and 16 with ``quick``). ``quick=True`` finishes in
-    well under a minute.
+    ``ppo`` (a key of :data:`PPO_SETTINGS`), ``agent_steps_per_s``, ``timesteps``, ``games``,
+    ``ratio_vs_supersuit`` (against the SuperSuit row with the same games and settings; 8 and 64
+    games, 4 and 16 with ``quick``). ``quick=True`` finishes in well under a minute.
     """
     from pettingzoo.classic import rps_v2
 
@@ -234,32 +248,37 @@ def run_bench(quick: bool = False, seed: int = 0, progress: bool = True) -> dict
 
     training = []
     n_steps = 64 if quick else 128
-    # (games, agent-steps): the issue's 8 games and a larger batch; both paths get the same PPO
-    # hyperparameters and the same number of agent-steps (at least one full rollout).
-    configs = [(4, 2048), (16, 5120)] if quick else [(8, 20480), (64, 81920)]
+    # (games, agent-steps, settings): the issue's 8 games and a larger batch, each at least one
+    # full rollout; SB3's default minibatch is slow (many gradient steps), so only at 8 games.
+    settings = list(PPO_SETTINGS)
+    if quick:
+        configs = [(4, 2048, settings[:2]), (16, 5120, settings[:1])]
+    else:
+        configs = [(8, 20480, settings), (64, 81920, settings[:2])]
     try:
         import supersuit as ss
 
         from strategic_feedback_env.vector import ParameterSharingVecEnv
 
-        for games, total in configs:
-            rate, steps = _ppo_rate(lambda: ParameterSharingVecEnv("reward_report_v0", num_envs=games, seed=seed),
-                                    total, n_steps, seed=seed)
-            ours = {"name": f"PPO on ParameterSharingVecEnv ({games} games x 5 labelers)",
-                    "agent_steps_per_s": rate, "timesteps": steps, "games": games}
-            _log(progress, f"{ours['name']}: {rate:,.0f} agent-steps/s")
+        for games, total, names in configs:
+            def ours_vec(games=games):
+                return ParameterSharingVecEnv("reward_report_v0", num_envs=games, seed=seed)
 
             def supersuit_vec(games=games):
                 vec = ss.pettingzoo_env_to_vec_env_v1(reward_report_v0.parallel_env())
                 return ss.concat_vec_envs_v1(vec, games, num_cpus=0, base_class="stable_baselines3")
 
-            rate, steps = _ppo_rate(supersuit_vec, total, n_steps, seed=None)
-            ref = {"name": f"PPO on SuperSuit ConcatVecEnv ({games} games x 5 labelers, unseeded)",
-                   "agent_steps_per_s": rate, "timesteps": steps, "games": games}
-            _log(progress, f"{ref['name']}: {rate:,.0f} agent-steps/s")
-            for r in (ours, ref):
-                r["ratio_vs_supersuit"] = r["agent_steps_per_s"] / ref["agent_steps_per_s"]
-            training += [ours, ref]
+            for setting in names:
+                pair = []
+                for label, make, run_seed in (("ParameterSharingVecEnv", ours_vec, seed),
+                                              ("SuperSuit ConcatVecEnv (unseeded)", supersuit_vec, None)):
+                    rate, steps = _ppo_rate(make, total, n_steps, setting, seed=run_seed)
+                    pair.append({"name": f"PPO on {label}, {games} games x 5 labelers", "ppo": setting,
+                                 "agent_steps_per_s": rate, "timesteps": steps, "games": games})
+                    _log(progress, f"{pair[-1]['name']} [{setting}]: {rate:,.0f} agent-steps/s")
+                for r in pair:
+                    r["ratio_vs_supersuit"] = r["agent_steps_per_s"] / pair[1]["agent_steps_per_s"]
+                training += pair
     except ImportError as exc:
         notes.append(f"training benchmark skipped: {exc}")
 
@@ -287,11 +306,13 @@ def format_bench(result: dict) -> str:
         extra = f"  ({r['rounds_per_s']:,.0f} rounds/s)" if "rounds_per_s" in r else ""
         lines.append(f"  {r['name']:<{w}}  {r['steps_per_s']:>14,.0f} {r['unit']:<16} x{r['ratio_vs_rps']:7.2f}{extra}")
     if result["training"]:
-        lines.append("SB3 PPO training throughput (agent-steps/s, learn() wall time)")
+        lines.append("SB3 PPO training throughput (agent-steps/s, learn() wall time; ratio against SuperSuit "
+                     "with the same games and PPO settings)")
         w = max(len(r["name"]) for r in result["training"])
+        ws = max(len(r["ppo"]) for r in result["training"])
         for r in result["training"]:
-            lines.append(f"  {r['name']:<{w}}  {r['agent_steps_per_s']:>10,.0f}  x{r['ratio_vs_supersuit']:.2f} vs SuperSuit "
-                         f"({r['timesteps']:,} agent-steps)")
+            lines.append(f"  {r['name']:<{w}}  {r['ppo']:<{ws}}  {r['agent_steps_per_s']:>10,.0f}  "
+                         f"x{r['ratio_vs_supersuit']:.2f} vs SuperSuit ({r['timesteps']:,} agent-steps)")
     for key, fixed in (("n", "K=10"), ("K", "n=5")):
         lines.append(f"Scaling in {key} ({fixed}): seconds per step")
         lines.append(f"  {key:>6}  {'batched env step (B=1)':>24}  {'mechanism':>12}")

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from experiments import cli
+from experiments.bench import PPO_SETTINGS
 
 TINY = ["--quick", "--episodes", "4", "--no-progress"]
 
@@ -93,6 +94,15 @@ def test_quick_bench_reports_throughput_ratios_and_scaling(tmp_path, capsys):
         assert row["steps_per_s"] > 0
         assert abs(row["ratio_vs_rps"] - row["steps_per_s"] / baseline["steps_per_s"]) < 1e-9
     assert any("Batched" in name for name in rows)
+    # PPO rows come in (ours, SuperSuit) pairs with the same games and settings; the ratio is ours / theirs.
+    training = result["training"]
+    assert len(training) >= 2 and len(training) % 2 == 0
+    for ours, theirs in zip(training[::2], training[1::2]):
+        assert "SuperSuit" in theirs["name"] and "SuperSuit" not in ours["name"]
+        assert ours["ppo"] == theirs["ppo"] and ours["ppo"] in PPO_SETTINGS and ours["games"] == theirs["games"]
+        assert ours["timesteps"] == theirs["timesteps"] > 0
+        assert theirs["ratio_vs_supersuit"] == 1.0
+        assert abs(ours["ratio_vs_supersuit"] - ours["agent_steps_per_s"] / theirs["agent_steps_per_s"]) < 1e-9
     assert (out_dir / "scaling.png").stat().st_size > 1000
     assert "results written to" in out
 
