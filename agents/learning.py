@@ -32,10 +32,9 @@ reward is the round's utility, so the best response is a one-step (bandit) probl
 ``gamma = 0`` and short rollouts; SAC uses ``gamma = 0``. The online game carries weights over
 rounds, so ``gamma`` there defaults to 0.9.
 
-Vectorised envs: :class:`strategic_feedback_env.vector.SingleLabelerVecEnv` and
-:class:`~strategic_feedback_env.vector.ParameterSharingVecEnv` when importable (seeded, fast),
-otherwise SB3's ``DummyVecEnv`` over :class:`~strategic_feedback_env.SingleLabelerEnv`
-(best response / independent only).
+Vectorised envs: :class:`strategic_feedback_env.vector.SingleLabelerVecEnv` (best response,
+independent learners, evaluation) and :class:`~strategic_feedback_env.vector.ParameterSharingVecEnv`
+(parameter sharing), both on the batched games (seeded).
 """
 
 from __future__ import annotations
@@ -59,6 +58,7 @@ import strategic_feedback_env
 from experiments.results import atomic_write_bytes, package_versions, to_json
 from strategic_feedback_env.labeler_game import agent_index as labeler_index
 from strategic_feedback_env.single_agent import policy_callable
+from strategic_feedback_env.vector import ParameterSharingVecEnv, SingleLabelerVecEnv
 
 from .policies import GameSpec, LabelerPolicy, Truthful, spec_of
 
@@ -396,16 +396,6 @@ def torch_threads(n=None):
 TORCH_THREADS = 1
 
 
-def _have_vector():
-    """Whether the batched SB3 VecEnvs import (else the DummyVecEnv fallback is used). Only a
-    missing module counts: any other error in ``strategic_feedback_env.vector`` propagates."""
-    try:
-        from strategic_feedback_env.vector import ParameterSharingVecEnv, SingleLabelerVecEnv  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _spec_for(game, env_config):
     return spec_of(strategic_feedback_env.make(game, **env_config))
 
@@ -435,19 +425,9 @@ def _batched_others(other_policies, focal, agents, spec):
 
 
 def _make_focal_venv(game, env_config, focal_agent, other_policies, n_envs, seed, spec, agents):
-    if _have_vector():
-        from strategic_feedback_env.vector import SingleLabelerVecEnv
-
-        venv = SingleLabelerVecEnv(game=game, num_envs=n_envs, focal_agent=focal_agent,
-                                   other_policies=_batched_others(other_policies, focal_agent, agents, spec),
-                                   seed=seed, **env_config)
-        return venv, "SingleLabelerVecEnv"
-    from stable_baselines3.common.vec_env import DummyVecEnv
-
-    def make(i):
-        return lambda: strategic_feedback_env.SingleLabelerEnv(game, focal_agent, other_policies, **env_config)
-
-    return DummyVecEnv([make(i) for i in range(n_envs)]), "DummyVecEnv(SingleLabelerEnv)"
+    return SingleLabelerVecEnv(game=game, num_envs=n_envs, focal_agent=focal_agent,
+                               other_policies=_batched_others(other_policies, focal_agent, agents, spec),
+                               seed=seed, **env_config)
 
 
 def _build_model(algo, venv, seed, algo_kwargs, game, tensorboard_log, verbose):
@@ -526,7 +506,7 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
     n_envs = DEFAULT_N_ENVS[algo] if n_envs is None else int(n_envs)
     if n_envs < 1 or timesteps < 1:
         raise ValueError(f"n_envs and timesteps must be >= 1, got {n_envs}, {timesteps}")
-    venv, vec_name = _make_focal_venv(game, config, focal, other_policies, n_envs, seed, spec, agents)
+    venv = _make_focal_venv(game, config, focal, other_policies, n_envs, seed, spec, agents)
     venv = _ActionTransform(venv, spec, action_mode, action_scale)
     if model is None:
         model, kwargs = _build_model(algo, venv, seed, algo_kwargs, game, tensorboard_log, verbose)
@@ -540,7 +520,7 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
                 algo_kwargs=kwargs)
     policy = LearnedPolicy(spec, model, algo, action_mode, action_scale, metadata=meta)
     info = dict(algo=algo, game=game, env_config=config, focal_agent=focal, seed=seed, timesteps=timesteps,
-                n_envs=n_envs, algo_kwargs=kwargs, vec_env=vec_name, time_s=elapsed, gain_history=history)
+                n_envs=n_envs, algo_kwargs=kwargs, vec_env="SingleLabelerVecEnv", time_s=elapsed, gain_history=history)
     return policy, info
 
 
@@ -586,10 +566,6 @@ def train_shared(game="reward_report_v0", env_config=None, algo="ppo", timesteps
     ``policy.for_agent("labeler_i")`` (or ``policy(obs, agent_index=i)``) to act as one labeler.
     """
     config = _check_common(game, env_config, algo, action_mode)
-    if not _have_vector():
-        raise RuntimeError("train_shared needs strategic_feedback_env.vector.ParameterSharingVecEnv")
-    from strategic_feedback_env.vector import ParameterSharingVecEnv
-
     spec = _spec_for(game, config)
     timesteps = DEFAULT_TIMESTEPS[algo] if timesteps is None else int(timesteps)
     n_envs = max(1, (DEFAULT_N_ENVS[algo] // 2) if n_envs is None else int(n_envs))
@@ -625,29 +601,16 @@ def evaluate_gain(policy, game="reward_report_v0", env_config=None, focal_agent=
     focal = f"labeler_{labeler_index(focal_agent, len(agents))}"
     actor = policy_callable(policy, "policy")
     gains, utils = np.zeros(episodes), np.zeros(episodes)
-    if _have_vector():
-        from strategic_feedback_env.vector import SingleLabelerVecEnv
-
-        venv = SingleLabelerVecEnv(game=game, num_envs=episodes, focal_agent=focal,
-                                   other_policies=_batched_others(other_policies, focal, agents, spec),
-                                   seed=seed, **config)
-        obs = venv.reset()
-        done = np.zeros(episodes, dtype=bool)
-        while not done.all():
-            obs, rewards, dones, infos = venv.step(np.asarray(actor(obs), dtype=np.float64))
-            gains += [i["gain"] for i in infos]
-            utils += rewards
-            done |= dones
-        venv.close()
-    else:
-        single = strategic_feedback_env.SingleLabelerEnv(game, focal, other_policies, **config)
-        for e in range(episodes):
-            obs, _ = single.reset(seed=seed + e)
-            done = False
-            while not done:
-                obs, rew, term, trunc, info = single.step(np.asarray(actor(obs), dtype=np.float64))
-                gains[e] += info["gain"]
-                utils[e] += rew
-                done = term or trunc
+    venv = SingleLabelerVecEnv(game=game, num_envs=episodes, focal_agent=focal,
+                               other_policies=_batched_others(other_policies, focal, agents, spec),
+                               seed=seed, **config)
+    obs = venv.reset()
+    done = np.zeros(episodes, dtype=bool)
+    while not done.all():
+        obs, rewards, dones, infos = venv.step(np.asarray(actor(obs), dtype=np.float64))
+        gains += [i["gain"] for i in infos]
+        utils += rewards
+        done |= dones
+    venv.close()
     return dict(mean=float(gains.mean()), stderr=float(gains.std(ddof=1) / np.sqrt(episodes)) if episodes > 1 else
                 float("inf"), episodes=int(episodes), utility=float(utils.mean()), samples=gains)
