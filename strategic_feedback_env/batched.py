@@ -37,7 +37,7 @@ Contracts
 * Mechanism objects: a mechanism passed by name is built fresh; an online mechanism's
   weights have shape ``(B, n)``.
 
-Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 2.4-2.5 million
+Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 2.4-2.6 million
 labeler-steps/s on one core (``sfe bench``). The short-axis reductions use the bit-identical
 column forms of :mod:`mechanisms._ops`, and the mechanism and the rules write into fresh
 temporaries they own (``NumpyOps.iadd``/``imul``/``iexp``, ``normalise(..., overwrite=True)``), so
