@@ -76,9 +76,14 @@ def _common_checks(out, r, w):
     return S, p
 
 
-@settings(deadline=None, derandomize=True, max_examples=60)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 4), K=st.integers(2, 6),
-       lam=st.sampled_from(LAMS), wmax=st.sampled_from(SIZES), ties=st.booleans())
+def extreme_instances(test):
+    """Hypothesis over small instances with extreme ``lam`` and sizes, with or without ties."""
+    return settings(deadline=None, derandomize=True, max_examples=60)(given(
+        seed=st.integers(0, 2**32 - 1), n=st.integers(1, 4), K=st.integers(2, 6),
+        lam=st.sampled_from(LAMS), wmax=st.sampled_from(SIZES), ties=st.booleans())(test))
+
+
+@extreme_instances
 def test_kl_extreme(seed, n, K, lam, wmax, ties):
     r, w, ref = make_instance(seed, n, K, wmax, ties)
     out = mechanisms.make("affine_maximizer", lam=lam, regularizer="kl", reference=ref).outcome(r, w)
@@ -106,9 +111,7 @@ def test_kl_extreme(seed, n, K, lam, wmax, ties):
         assert abs(out.payments[i] - lam * kl) <= 1e-9 * lam * kl + 16 * ULP * np.abs(S).max()
 
 
-@settings(deadline=None, derandomize=True, max_examples=60)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 4), K=st.integers(2, 6),
-       lam=st.sampled_from(LAMS), wmax=st.sampled_from(SIZES), ties=st.booleans())
+@extreme_instances
 def test_chi2_extreme(seed, n, K, lam, wmax, ties):
     r, w, ref = make_instance(seed, n, K, wmax, ties)
     out = mechanisms.make("affine_maximizer", lam=lam, regularizer="chi2", reference=ref).outcome(r, w)
@@ -116,9 +119,7 @@ def test_chi2_extreme(seed, n, K, lam, wmax, ties):
     np.testing.assert_allclose(p, chi2_reference(S, lam, ref), atol=1e-8)
 
 
-@settings(deadline=None, derandomize=True, max_examples=60)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 4), K=st.integers(2, 6),
-       lam=st.sampled_from(LAMS), wmax=st.sampled_from(SIZES), ties=st.booleans())
+@extreme_instances
 def test_tv_extreme(seed, n, K, lam, wmax, ties):
     r, w, ref = make_instance(seed, n, K, wmax, ties)
     out = mechanisms.make("affine_maximizer", lam=lam, regularizer="tv", reference=ref).outcome(r, w)
