@@ -61,13 +61,15 @@ __all__ = ["BatchedLabelerGame", "BatchedOnlineFeedback", "BatchedRewardReport",
 
 
 class BatchedLabelerGame:
-    """Shared machinery: clock, seeding, validation and auto-reset. Subclasses set ``scalar_class``,
+    """Shared machinery: clock, seeding, validation and auto-reset. Subclasses set ``scalar_class``
+    and ``parsed_config`` (attributes copied from the scalar env that parsed the configuration),
     take ``_start_episode``, ``_draw_round`` and ``_observations`` from the game's ``*Rounds``
     mixin (the scalar env's own hooks, run with ``batch_shape = (B,)``) and implement
     ``_play_round`` and ``truthful_actions`` on ``(B, n, ...)`` arrays."""
 
     scalar_class = None
     game = None
+    parsed_config = ()  # the scalar env's parsed configuration attributes the game's hooks read
 
     def __init__(self, num_games=1, seed=None, **config):
         if "render_mode" in config and config["render_mode"] is not None:
@@ -80,6 +82,8 @@ class BatchedLabelerGame:
         self.n = self.spec_env.n
         self.max_cycles = self.spec_env.max_cycles
         self.mechanism = self.spec_env.mechanism
+        for name in self.parsed_config:
+            setattr(self, name, getattr(self.spec_env, name))
         self.possible_agents = list(self.spec_env.possible_agents)
         self.single_observation_space = self.spec_env.observation_space(self.possible_agents[0])
         self.single_action_space = self.spec_env.action_space(self.possible_agents[0])
@@ -183,20 +187,8 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
     scalar_class = RewardReportEnv
     game = "reward_report_v0"
 
-    def __init__(self, num_games=1, seed=None, **config):
-        super().__init__(num_games, seed, **config)
-        s = self.spec_env
-        self.K = s.K
-        self.max_size = s.max_size
-        self.report_size = s.report_size
-        self.normalization = s.normalization
-        self.reward_distribution = s.reward_distribution
-        self.dirichlet_alpha = s.dirichlet_alpha
-        self.redraw_types = s.redraw_types
-        self.input_noise = s.input_noise
-        self.reference = s.reference
-        self.fixed_sizes = s.fixed_sizes
-        self.layout = s.layout
+    parsed_config = ("K", "max_size", "report_size", "normalization", "reward_distribution", "dirichlet_alpha",
+                     "redraw_types", "input_noise", "reference", "fixed_sizes", "layout")
 
     def truthful_actions(self):
         return rr_rules.truthful_actions(self.rewards, self.sizes, self.max_size, self.report_size)
@@ -229,13 +221,7 @@ class BatchedOnlineFeedback(OnlineFeedbackRounds, BatchedLabelerGame):
     scalar_class = OnlineFeedbackEnv
     game = "online_feedback_v0"
 
-    def __init__(self, num_games=1, seed=None, **config):
-        super().__init__(num_games, seed, **config)
-        s = self.spec_env
-        self.accuracies = s.accuracies
-        self.biases = s.biases
-        self.outcome_model = s.outcome_model
-        self.layout = s.layout
+    parsed_config = ("accuracies", "biases", "outcome_model", "layout")
 
     def truthful_actions(self):
         return self.signals[..., None].copy()
