@@ -189,9 +189,14 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
     tick = progress or (lambda k: None)
     seeds = [seed + e for e in range(int(episodes))]
 
-    baseline = [_play(game_env, s, {}) for s in seeds]
-    for _ in seeds:
-        tick(1)
+    def play_all(actors):
+        runs = []
+        for s in seeds:
+            runs.append(_play(game_env, s, actors))
+            tick(1)
+        return runs
+
+    baseline = play_all({})
     truthful_u = np.stack([b[0]["utility"] for b in baseline])
     has_ir = game == "reward_report_v0"
     scale = max(float(np.mean(np.abs(truthful_u))), 1e-12)
@@ -205,13 +210,11 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
         joint = isinstance(adv, str) and adv in JOINT
         gains, utilities, payments, welfare, ir_total = [], [], [], [], 0
         agent_list = agents if joint else focal
+        # Joint adversaries: every labeler deviates in the same episodes, played once.
+        joint_runs = play_all({a: actor_for(a) for a in agents}) if joint else None
         for agent in agent_list:
             i = agents.index(agent)
-            runs = []
-            for s in seeds:
-                actors = {a: actor_for(a) for a in agents} if joint else {agent: actor_for(agent)}
-                runs.append(_play(game_env, s, actors))
-                tick(1)
+            runs = joint_runs if joint else play_all({agent: actor_for(agent)})
             adv_u = np.array([r[0]["utility"][i] for r in runs])
             gain = (np.array([r[0]["gain"][i] for r in runs]) if joint else adv_u - truthful_u[:, i])
             pay = np.array([r[0]["payment"][i] for r in runs])
