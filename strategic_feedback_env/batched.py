@@ -70,6 +70,8 @@ class BatchedLabelerGame:
     scalar_class = None
     game = None
     parsed_config = ()  # the scalar env's parsed configuration attributes the game's hooks read
+    labeler_info_keys = ()  # infos holding one number per labeler, (B, n)
+    game_info_keys = ("round",)  # infos holding one number per game, (B,)
 
     def __init__(self, num_games=1, seed=None, **config):
         if "render_mode" in config and config["render_mode"] is not None:
@@ -151,6 +153,14 @@ class BatchedLabelerGame:
         B = self.num_games
         return obs, rewards, np.full(B, done), np.zeros(B, dtype=bool), infos
 
+    def scalar_infos(self, infos) -> dict:
+        """The infos that are one number per labeler, each as a ``(B, n)`` array (a game's number
+        repeated for its labelers); chosen by key, as the vector adapters need them."""
+        out = {k: infos[k] for k in self.labeler_info_keys}
+        shape = (self.num_games, self.n)
+        out.update((k, np.broadcast_to(infos[k][:, None], shape)) for k in self.game_info_keys)
+        return out
+
     def close(self):
         pass
 
@@ -189,6 +199,8 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
 
     parsed_config = ("K", "max_size", "report_size", "normalization", "reward_distribution", "dirichlet_alpha",
                      "redraw_types", "input_noise", "reference", "fixed_sizes", "layout")
+    labeler_info_keys = ("valuation", "payment", "utility", "truthful_utility", "gain", "reported_size", "true_size")
+    game_info_keys = ("social_welfare", "total_payment", "round")
 
     def truthful_actions(self):
         return rr_rules.truthful_actions(self.rewards, self.sizes, self.max_size, self.report_size)
@@ -222,6 +234,9 @@ class BatchedOnlineFeedback(OnlineFeedbackRounds, BatchedLabelerGame):
     game = "online_feedback_v0"
 
     parsed_config = ("accuracies", "biases", "outcome_model", "layout")
+    labeler_info_keys = ("valuation", "payment", "utility", "truthful_utility", "gain", "weight", "report", "signal",
+                         "target")
+    game_info_keys = ("aggregate", "y", "q", "aggregate_loss", "regret", "social_welfare", "round")
 
     def truthful_actions(self):
         return self.signals[..., None].copy()

@@ -38,17 +38,10 @@ from .single_agent import policy_callable
 __all__ = ["ParameterSharingVecEnv", "SingleLabelerVecEnv", "SingleLabelerVectorEnv"]
 
 
-def _per_slot_infos(infos, n_slots, pick):
-    """List of ``n_slots`` dicts of Python scalars; ``pick(array) -> (n_slots,) array or None``."""
-    cols = {}
-    for key, value in infos.items():
-        if key == "final_observation":
-            continue
-        col = pick(np.asarray(value))
-        if col is not None:
-            cols[key] = col.tolist()
-    keys = list(cols)
-    return [dict(zip(keys, vals)) for vals in zip(*(cols[k] for k in keys))] if keys else [{} for _ in range(n_slots)]
+def _per_slot_infos(columns):
+    """List of dicts of Python scalars, one per slot, from ``{key: (n_slots,) array}``."""
+    keys = list(columns)
+    return [dict(zip(keys, vals)) for vals in zip(*(columns[k].tolist() for k in keys))]
 
 
 class _FocalCore:
@@ -86,13 +79,9 @@ class _FocalCore:
         self.obs = obs
         return obs[:, self.focal], rewards[:, self.focal], term, trunc, infos
 
-    def focal_column(self, arr):
-        B, n = self.batched.num_games, self.n
-        if arr.shape == (B, n):
-            return arr[:, self.focal]
-        if arr.shape == (B,):
-            return arr
-        return None
+    def focal_infos(self, infos):
+        """``{key: (B,) array}``: the focal labeler's number of every per-labeler info."""
+        return {k: v[:, self.focal] for k, v in self.batched.scalar_infos(infos).items()}
 
 
 class _BatchedVecEnvBase(VecEnv):
@@ -184,7 +173,7 @@ class SingleLabelerVecEnv(_BatchedVecEnvBase):
     def step_wait(self):
         obs, rewards, term, trunc, infos = self.core.step(self._actions)
         dones = term | trunc
-        slot_infos = _per_slot_infos(infos, self.num_envs, self.core.focal_column)
+        slot_infos = _per_slot_infos(self.core.focal_infos(infos))
         if dones.any():
             final = infos["final_observation"][:, self.core.focal]
             for k in np.flatnonzero(dones):
@@ -233,14 +222,6 @@ class ParameterSharingVecEnv(_BatchedVecEnvBase):
         self._reset_options()
         return self._flat_obs(obs)
 
-    def _pick(self, arr):
-        B, n = self.n_games, self.n
-        if arr.shape == (B, n):
-            return arr.reshape(-1)
-        if arr.shape == (B,):
-            return np.repeat(arr, n)
-        return None
-
     def step_wait(self):
         b = self.batched
         a = np.asarray(self._actions)
@@ -248,7 +229,7 @@ class ParameterSharingVecEnv(_BatchedVecEnvBase):
             raise ValueError(f"actions must have shape (num_envs, act_dim) = {(self.num_envs, b.act_dim)}, got {a.shape}")
         obs, rewards, term, trunc, infos = b.step(a.reshape(b.num_games, self.n, b.act_dim))
         dones = np.repeat(term | trunc, self.n)
-        slot_infos = _per_slot_infos(infos, self.num_envs, self._pick)
+        slot_infos = _per_slot_infos({k: v.reshape(-1) for k, v in b.scalar_infos(infos).items()})
         if dones.any():
             final = self._flat_obs(infos["final_observation"])
             tl = np.repeat(trunc & ~term, self.n)
@@ -290,13 +271,7 @@ class SingleLabelerVectorEnv(gymnasium.vector.VectorEnv):
 
     def step(self, actions):
         obs, rewards, term, trunc, infos = self.core.step(actions)
-        out = {}
-        for key, value in infos.items():
-            if key == "final_observation":
-                continue
-            col = self.core.focal_column(np.asarray(value))
-            if col is not None:
-                out[key] = col
+        out = {k: v.copy() for k, v in self.core.focal_infos(infos).items()}
         if "final_observation" in infos:
             out["final_obs"] = infos["final_observation"][:, self.core.focal].copy()
             out["_final_obs"] = np.ones(self.num_envs, dtype=bool)

@@ -170,3 +170,33 @@ def test_slot_infos_match_the_batched_infos_and_are_plain_dicts():
         infos[2]["missing"]
     _, _, dones, infos = env.step(actions)
     assert dones.all() and all("terminal_observation" in i and "gain" in i for i in infos)
+
+
+@pytest.mark.parametrize("n_outcomes", [3, 4])
+def test_slot_infos_are_chosen_by_key_not_by_shape(n_outcomes):
+    """With K == n the shared policy (B, K) has the shape of a per-labeler column; it must not
+    turn into one slot's number. The infos' keys and values do not depend on K."""
+    from strategic_feedback_env.batched import BatchedRewardReport
+
+    config = dict(n_labelers=3, n_outcomes=n_outcomes, max_cycles=2)
+    single = SingleLabelerVecEnv("reward_report_v0", num_envs=2, focal_agent=1, seed=0, **config)
+    shared = ParameterSharingVecEnv("reward_report_v0", num_envs=2, seed=0, **config)
+    vector = SingleLabelerVectorEnv("reward_report_v0", num_envs=2, focal_agent=1, seed=0, **config)
+    reference = BatchedRewardReport(num_games=2, seed=0, **config)
+    reference.reset()
+    single.reset(), shared.reset(), vector.reset()
+    truthful = reference.truthful_actions()
+    _, _, _, _, expected = reference.step(truthful)
+    _, _, _, single_infos = single.step(truthful[:, 1])
+    _, _, _, shared_infos = shared.step(truthful.reshape(6, -1))
+    _, _, _, _, vector_infos = vector.step(truthful[:, 1])
+    keys = {"valuation", "payment", "utility", "truthful_utility", "gain", "reported_size", "true_size",
+            "social_welfare", "total_payment", "round"}
+    assert set(single_infos[0]) == set(shared_infos[0]) == set(vector_infos) == keys
+    for b in range(2):
+        assert single_infos[b]["payment"] == expected["payment"][b, 1]
+        assert single_infos[b]["social_welfare"] == expected["social_welfare"][b]
+        for i in range(3):
+            assert shared_infos[3 * b + i]["gain"] == expected["gain"][b, i]
+            assert shared_infos[3 * b + i]["total_payment"] == expected["total_payment"][b]
+    np.testing.assert_array_equal(vector_infos["utility"], expected["utility"][:, 1])
