@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import json
 import os
 import time
@@ -56,11 +57,11 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 
 import strategic_feedback_env
 from experiments.results import atomic_write_bytes, package_versions, to_json
-from strategic_feedback_env.labeler_game import agent_index as labeler_index
+from strategic_feedback_env.labeler_game import agent_index as labeler_index, check_positive_int
 from strategic_feedback_env.single_agent import policy_callable
 from strategic_feedback_env.vector import ParameterSharingVecEnv, SingleLabelerVecEnv
 
-from .policies import GameSpec, LabelerPolicy, Truthful, spec_of
+from .policies import GameSpec, LabelerPolicy, spec_of
 
 ALGOS = {"ppo": PPO, "sac": SAC}
 ACTION_MODES = ("residual", "direct")
@@ -256,12 +257,9 @@ class LearnedPolicy(LabelerPolicy):
         zip_path, json_path = self._paths(path)
         zip_path.parent.mkdir(parents=True, exist_ok=True)
         # Both files are written to temporary names and renamed into place (never half-written).
-        tmp = zip_path.with_name(f".{zip_path.name}.tmp.zip")
-        try:
-            self.model.save(str(tmp))
-            os.replace(tmp, zip_path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        buffer = io.BytesIO()
+        self.model.save(buffer)
+        atomic_write_bytes(zip_path, buffer.getvalue())
         atomic_write_bytes(json_path, to_json(self.sidecar(), sort_keys=False).encode())
         return zip_path
 
@@ -400,36 +398,6 @@ def _spec_for(game, env_config):
     return spec_of(strategic_feedback_env.make(game, **env_config))
 
 
-def _batched_others(other_policies, focal, agents, spec):
-    """One batched callable for SingleLabelerVecEnv from a policy or dict {agent: policy}."""
-    if other_policies is None:
-        return None
-    if not isinstance(other_policies, dict):
-        return other_policies
-    unknown = set(other_policies) - set(agents)
-    if unknown:
-        raise ValueError(f"other_policies names unknown agent(s) {sorted(unknown)}")
-    others = [a for a in agents if a != focal]
-    truthful = Truthful(spec)
-    fns = []
-    for a in others:
-        p = other_policies.get(a, truthful)
-        fns.append(policy_callable(p, "other_policies"))
-
-    def policy(obs):
-        o = np.asarray(obs).reshape(-1, len(others), obs.shape[-1])
-        out = [np.asarray(f(o[:, j]), dtype=np.float64).reshape(o.shape[0], -1) for j, f in enumerate(fns)]
-        return np.stack(out, axis=1).reshape(-1, out[0].shape[-1])
-
-    return policy
-
-
-def _make_focal_venv(game, env_config, focal_agent, other_policies, n_envs, seed, spec, agents):
-    return SingleLabelerVecEnv(game=game, num_envs=n_envs, focal_agent=focal_agent,
-                               other_policies=_batched_others(other_policies, focal_agent, agents, spec),
-                               seed=seed, **env_config)
-
-
 def _build_model(algo, venv, seed, algo_kwargs, game, tensorboard_log, verbose):
     if algo not in ALGOS:
         raise ValueError(f"algo must be one of {tuple(ALGOS)}, got {algo!r}")
@@ -484,9 +452,9 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
     focal_agent : "labeler_i" (or an index)
     other_policies : None (truthful), one policy for all others, or dict {agent: policy};
         policies are callables ``obs -> action`` or objects with ``predict`` (batched obs)
-    timesteps : total env steps of the learner (default 20k PPO, 6k SAC)
+    timesteps : total env steps of the learner (default 10k PPO, 5k SAC)
     seed : seeds the model and the env: same seed, same learned actions
-    n_envs : parallel games (default 32 PPO, 4 SAC)
+    n_envs : parallel games (default 8 PPO, 4 SAC)
     tensorboard_log : folder for TensorBoard logs (also logs ``rollout/gain_mean``)
     progress_bar : SB3's progress bar (tqdm + rich)
     algo_kwargs : overrides of :func:`default_algo_kwargs`
@@ -501,12 +469,11 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
     config = _check_common(game, env_config, algo, action_mode)
     spec = _spec_for(game, config)
     agents = strategic_feedback_env.make(game, **config).possible_agents
-    focal = f"labeler_{labeler_index(focal_agent, len(agents))}"
-    timesteps = DEFAULT_TIMESTEPS[algo] if timesteps is None else int(timesteps)
-    n_envs = DEFAULT_N_ENVS[algo] if n_envs is None else int(n_envs)
-    if n_envs < 1 or timesteps < 1:
-        raise ValueError(f"n_envs and timesteps must be >= 1, got {n_envs}, {timesteps}")
-    venv = _make_focal_venv(game, config, focal, other_policies, n_envs, seed, spec, agents)
+    focal = f"labeler_{labeler_index(focal_agent, len(agents), 'focal_agent')}"
+    timesteps = check_positive_int(DEFAULT_TIMESTEPS[algo] if timesteps is None else timesteps, "timesteps")
+    n_envs = check_positive_int(DEFAULT_N_ENVS[algo] if n_envs is None else n_envs, "n_envs")
+    venv = SingleLabelerVecEnv(game=game, num_envs=n_envs, focal_agent=focal, other_policies=other_policies,
+                               seed=seed, **config)
     venv = _ActionTransform(venv, spec, action_mode, action_scale)
     if model is None:
         model, kwargs = _build_model(algo, venv, seed, algo_kwargs, game, tensorboard_log, verbose)
@@ -538,10 +505,9 @@ def train_independent(game="reward_report_v0", env_config=None, algo="ppo", roun
     """
     config = _check_common(game, env_config, algo, action_mode)
     agents = list(strategic_feedback_env.make(game, **config).possible_agents)
-    if int(rounds) < 1:
-        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    rounds = check_positive_int(rounds, "rounds")
     policies, infos = {}, []
-    for r in range(int(rounds)):
+    for r in range(rounds):
         for i, agent in enumerate(agents):
             others = {a: p for a, p in policies.items() if a != agent}
             current = policies.get(agent)
@@ -567,8 +533,8 @@ def train_shared(game="reward_report_v0", env_config=None, algo="ppo", timesteps
     """
     config = _check_common(game, env_config, algo, action_mode)
     spec = _spec_for(game, config)
-    timesteps = DEFAULT_TIMESTEPS[algo] if timesteps is None else int(timesteps)
-    n_envs = max(1, (DEFAULT_N_ENVS[algo] // 2) if n_envs is None else int(n_envs))
+    timesteps = check_positive_int(DEFAULT_TIMESTEPS[algo] if timesteps is None else timesteps, "timesteps")
+    n_envs = check_positive_int((DEFAULT_N_ENVS[algo] // 2) if n_envs is None else n_envs, "n_envs")
     venv = ParameterSharingVecEnv(game=game, num_envs=n_envs, seed=seed, agent_id_in_obs=True, **config)
     n = venv.n
     venv = _ActionTransform(venv, spec, action_mode, action_scale)
@@ -597,12 +563,12 @@ def evaluate_gain(policy, game="reward_report_v0", env_config=None, focal_agent=
     """
     config = _check_common(game, env_config, "ppo", "residual")
     env = strategic_feedback_env.make(game, **config)
-    agents, spec = env.possible_agents, spec_of(env)
-    focal = f"labeler_{labeler_index(focal_agent, len(agents))}"
+    focal = f"labeler_{labeler_index(focal_agent, env.n, 'focal_agent')}"
+    episodes = check_positive_int(episodes, "episodes")
     actor = policy_callable(policy, "policy")
     gains, utils = np.zeros(episodes), np.zeros(episodes)
     venv = SingleLabelerVecEnv(game=game, num_envs=episodes, focal_agent=focal,
-                               other_policies=_batched_others(other_policies, focal, agents, spec),
+                               other_policies=other_policies,
                                seed=seed, **config)
     obs = venv.reset()
     done = np.zeros(episodes, dtype=bool)
@@ -613,4 +579,4 @@ def evaluate_gain(policy, game="reward_report_v0", env_config=None, focal_agent=
         done |= dones
     venv.close()
     return dict(mean=float(gains.mean()), stderr=float(gains.std(ddof=1) / np.sqrt(episodes)) if episodes > 1 else
-                float("inf"), episodes=int(episodes), utility=float(utils.mean()), samples=gains)
+                float("inf"), episodes=episodes, utility=float(utils.mean()), samples=gains)

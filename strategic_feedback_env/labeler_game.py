@@ -45,16 +45,17 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def agent_index(agent, n=None, name: str = "agent") -> int:
+def agent_index(agent, n: int, name: str = "agent") -> int:
     """The index ``i`` of ``"labeler_i"`` (or of an integer ``i``), checked against ``n`` labelers."""
-    if isinstance(agent, str) and agent.startswith("labeler_"):
-        agent = agent[len("labeler_"):]
-    try:
-        i = int(agent)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an index or 'labeler_i', got {agent!r}") from None
-    if i < 0 or (n is not None and i >= n):
-        raise ValueError(f"{name} must be in 0..{(n or 1) - 1}, got {agent!r}")
+    text = agent[len("labeler_"):] if isinstance(agent, str) and agent.startswith("labeler_") else agent
+    if isinstance(text, str) and text.isdigit():
+        i = int(text)
+    elif isinstance(text, (int, np.integer)) and not isinstance(text, bool):
+        i = int(text)
+    else:
+        raise ValueError(f"{name} must be an index or 'labeler_i', got {agent!r}")
+    if not 0 <= i < n:
+        raise ValueError(f"{name} must be in 0..{n - 1}, got {agent!r}")
     return i
 
 

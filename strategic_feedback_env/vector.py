@@ -51,9 +51,23 @@ class _FocalCore:
         self.batched = make_batched(game, num_games=num_envs, seed=seed, **config)
         self.n = self.batched.n
         self.focal = agent_index(focal_agent, self.n, "focal_agent")
-        self.others_idx = np.array([i for i in range(self.n) if i != self.focal], dtype=np.intp)
-        self.policy = None if other_policies is None else policy_callable(other_policies, "other_policies")
+        self.others = self._other_policies(other_policies)
         self.obs = None
+
+    def _other_policies(self, other_policies):
+        """``[(labeler indices, batched policy)]``: one policy for all other labelers, or one per
+        labeler named in a dict ``{agent: policy}``; labelers without one report truthfully."""
+        if other_policies is None:
+            return []
+        agents = self.batched.possible_agents
+        if not isinstance(other_policies, dict):
+            others = np.array([i for i in range(self.n) if i != self.focal], dtype=np.intp)
+            return [(others, policy_callable(other_policies, "other_policies"))] if len(others) else []
+        unknown = sorted(set(other_policies) - set(agents))
+        if unknown:
+            raise ValueError(f"other_policies names unknown agent(s) {unknown}; agents are {agents}")
+        return [(np.array([agents.index(a)], dtype=np.intp), policy_callable(p, f"other_policies[{a!r}]"))
+                for a, p in other_policies.items() if agents.index(a) != self.focal]
 
     def reset(self, seed=None):
         self.obs = self.batched.reset(seed=seed)
@@ -61,11 +75,15 @@ class _FocalCore:
 
     def joint_actions(self, focal_actions):
         b = self.batched
+        if self.obs is None:
+            raise RuntimeError("call reset() before step()")
         actions = b.truthful_actions()
-        if self.policy is not None and len(self.others_idx):
-            o = self.obs[:, self.others_idx].reshape(-1, b.obs_dim)
-            a = np.asarray(self.policy(o), dtype=np.float64).reshape(b.num_games, len(self.others_idx), b.act_dim)
-            actions[:, self.others_idx] = a
+        for idx, policy in self.others:
+            a = np.asarray(policy(self.obs[:, idx].reshape(-1, b.obs_dim)), dtype=np.float64)
+            expected = (b.num_games * len(idx), b.act_dim)
+            if a.size != expected[0] * expected[1]:
+                raise ValueError(f"other_policies returned actions of shape {a.shape}; expected {expected}")
+            actions[:, idx] = a.reshape(b.num_games, len(idx), b.act_dim)
         fa = np.asarray(focal_actions)
         if fa.shape != (b.num_games, b.act_dim):
             raise ValueError(f"actions must have shape (num_envs, act_dim) = {(b.num_games, b.act_dim)}, got {fa.shape}")
@@ -147,9 +165,10 @@ class SingleLabelerVecEnv(_BatchedVecEnvBase):
     num_envs : int
         Number of games ``B`` (= SB3 env slots).
     focal_agent : int or "labeler_i", default 0
-    other_policies : None, callable or object with ``predict``
+    other_policies : None, callable or object with ``predict``, or dict ``{agent: policy}``
         Batched policy of the other labelers, ``obs (m, obs_dim) -> actions (m, act_dim)``
-        (``m = B (n - 1)``); ``None`` = truthful (the type action, exactly).
+        (``m = B (n - 1)``), or one per labeler named in a dict (``m = B``); a labeler without
+        one reports truthfully (the type action, exactly). ``None``: all truthful.
     seed : int or None
         Seed of the first ``reset()`` (``seed()`` overrides it).
     **config
@@ -252,7 +271,6 @@ class SingleLabelerVectorEnv(gymnasium.vector.VectorEnv):
     metadata = {"autoreset_mode": gymnasium.vector.AutoresetMode.SAME_STEP, "render_modes": []}
 
     def __init__(self, game="reward_report_v0", num_envs=1, focal_agent=0, other_policies=None, seed=None, **config):
-        config.pop("render_mode", None)
         self.core = _FocalCore(game, num_envs, focal_agent, other_policies, seed, config)
         b = self.core.batched
         self.num_envs = b.num_games

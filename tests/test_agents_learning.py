@@ -146,6 +146,21 @@ def test_bad_arguments():
         train_best_response(env_config=SW_MAX, focal_agent="labeler_9", timesteps=10)
 
 
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: train_shared(env_config=SW_MAX, n_envs=-3, timesteps=64), "n_envs"),
+    (lambda: train_shared(env_config=SW_MAX, timesteps=0), "timesteps"),
+    (lambda: train_best_response(env_config=SW_MAX, timesteps="x"), "timesteps"),
+    (lambda: train_independent(env_config=SW_MAX, rounds="a", timesteps=64), "rounds"),
+    (lambda: evaluate_gain(Truthful(_spec(SW_MAX)), env_config=SW_MAX, episodes=0), "episodes"),
+    (lambda: evaluate_gain(Truthful(_spec(SW_MAX)), env_config=SW_MAX, episodes=2.5), "episodes"),
+    (lambda: train_best_response(env_config=SW_MAX, focal_agent=1.5, timesteps=64), "focal_agent"),
+])
+def test_bad_counts_name_the_argument(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
 # -- save / load ----------------------------------------------------------------------------------
 def test_save_load_round_trip_identical_actions(sw_max_policy, tmp_path):
     policy, _ = sw_max_policy

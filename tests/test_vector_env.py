@@ -200,3 +200,44 @@ def test_slot_infos_are_chosen_by_key_not_by_shape(n_outcomes):
             assert shared_infos[3 * b + i]["gain"] == expected["gain"][b, i]
             assert shared_infos[3 * b + i]["total_payment"] == expected["total_payment"][b]
     np.testing.assert_array_equal(vector_infos["utility"], expected["utility"][:, 1])
+
+
+def test_focal_views_reject_misuse_with_clear_errors():
+    vec = SingleLabelerVecEnv("reward_report_v0", num_envs=2, seed=0, n_labelers=3)
+    with pytest.raises(RuntimeError, match="reset"):
+        vec.step(np.zeros((2, 10)))
+    vector = SingleLabelerVectorEnv("reward_report_v0", num_envs=2, seed=0, n_labelers=3)
+    with pytest.raises(RuntimeError, match="reset"):
+        vector.step(np.zeros((2, 10)))
+    with pytest.raises(ValueError, match="render"):
+        gymnasium.make_vec("StrategicFeedback/RewardReport-v0", num_envs=2, vectorization_mode="vector_entry_point",
+                           render_mode="ansi")
+    wrong_shape = SingleLabelerVecEnv("reward_report_v0", num_envs=2, seed=0, n_labelers=3,
+                                      other_policies=lambda obs: np.zeros((1, 10)))
+    wrong_shape.reset()
+    with pytest.raises(ValueError, match="other_policies"):
+        wrong_shape.step(np.zeros((2, 10)))
+    with pytest.raises(ValueError, match="unknown agent"):
+        SingleLabelerVecEnv("reward_report_v0", num_envs=2, n_labelers=3, other_policies={"labeler_7": np.zeros})
+    for focal in (1.5, True, "labeler_x"):
+        with pytest.raises(ValueError, match="focal_agent"):
+            SingleLabelerVecEnv("reward_report_v0", num_envs=2, n_labelers=3, focal_agent=focal)
+
+
+def test_dict_of_other_policies_in_make_vec_others_stay_exactly_truthful():
+    """A dict names some labelers' policies; the rest report their type exactly."""
+    from strategic_feedback_env.batched import BatchedRewardReport
+
+    config = dict(n_labelers=3, report_size=True, max_size=25, max_cycles=2)
+    exaggerate = {"labeler_2": lambda obs: np.clip(obs[:, :11] * 1.5, 0, 1)}
+    env = gymnasium.make_vec("StrategicFeedback/RewardReport-v0", num_envs=4, vectorization_mode="vector_entry_point",
+                             seed=3, other_policies=exaggerate, **config)
+    reference = BatchedRewardReport(num_games=4, seed=3, **config)
+    obs, _ = env.reset()
+    ref_obs = reference.reset()
+    actions = reference.truthful_actions()
+    actions[:, 2] = exaggerate["labeler_2"](ref_obs[:, 2])
+    _, rewards, _, _, infos = env.step(actions[:, 0])
+    _, ref_rewards, _, _, ref_infos = reference.step(actions)
+    np.testing.assert_array_equal(rewards, ref_rewards[:, 0])
+    np.testing.assert_array_equal(infos["gain"], ref_infos["gain"][:, 0])
