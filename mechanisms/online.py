@@ -18,13 +18,14 @@ import math
 
 import numpy as np
 
+from ._ops import sum_last, sum_rows
 from .base import Mechanism, Outcome
 from .validation import as_float_array, check_reports
 
 
 def quadratic_loss(reports, y):
     """``l_i = 1/2 ||x_i - y||^2``: reports ``(..., n, K)``, y ``(..., K)`` -> ``(..., n)``."""
-    return 0.5 * ((reports - y[..., None, :]) ** 2).sum(-1)
+    return 0.5 * sum_last((reports - y[..., None, :]) ** 2)
 
 
 def weighted_aggregate(reports, weights):
@@ -33,7 +34,7 @@ def weighted_aggregate(reports, weights):
     Clipped to ``[0, 1]``: a convex combination of numbers in ``[0, 1]`` lies there, but
     weights that sum to ``1 + ulp`` could give ``1 + 2**-52`` and leave the observation box.
     """
-    return np.clip((weights[..., None] * reports).sum(-2), 0.0, 1.0)
+    return np.clip(sum_rows(weights[..., None] * reports), 0.0, 1.0)
 
 
 def weighted_score_update(weights, losses, eta):
@@ -41,15 +42,15 @@ def weighted_score_update(weights, losses, eta):
 
     The factor is ``>= 1 - eta >= 0`` for losses in ``[0, 1]``, so weights stay on the simplex.
     """
-    mean_loss = (weights * losses).sum(-1, keepdims=True)
+    mean_loss = sum_last(weights * losses, keepdims=True)
     new = weights * (1.0 - eta * losses + eta * mean_loss)
-    return new / new.sum(-1, keepdims=True)
+    return new / sum_last(new, keepdims=True)
 
 
 def hedge_update(weights, losses, eta):
     """Normalised multiplicative weights: ``pi_i <- pi_i exp(-eta l_i) / normaliser``."""
     new = weights * np.exp(-eta * (losses - losses.min(-1, keepdims=True)))
-    return new / new.sum(-1, keepdims=True)
+    return new / sum_last(new, keepdims=True)
 
 
 def default_eta(n: int, horizon: int) -> float:

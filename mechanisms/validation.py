@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._ops import max_last, sum_last
+
 NORMALIZATIONS = (None, "sum", "max")
 NORMALIZATION_TOL = 1e-6
 
@@ -41,11 +43,11 @@ def check_reports(reports, normalization=None, low=0.0, high=1.0) -> np.ndarray:
     if np.any(r < low) or np.any(r > high):
         raise ValueError(f"reports must lie in [{low}, {high}], got min {r.min():.6g}, max {r.max():.6g}")
     if normalization == "sum":
-        err = np.abs(r.sum(axis=-1) - 1.0).max()
+        err = np.abs(sum_last(r) - 1.0).max()
         if err > NORMALIZATION_TOL:
             raise ValueError(f"reports must be sum-normalised (each row sums to 1), max deviation {err:.3g}")
     elif normalization == "max":
-        err = np.abs(r.max(axis=-1) - 1.0).max()
+        err = np.abs(max_last(r) - 1.0).max()
         if err > NORMALIZATION_TOL:
             raise ValueError(f"reports must be max-normalised (each row has max 1), max deviation {err:.3g}")
     return r
