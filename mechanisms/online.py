@@ -94,16 +94,29 @@ class OnlineMechanism(Mechanism):
 
     def outcome(self, reports, sizes=None, reference=None) -> Outcome:
         r = check_reports(reports, "sum")
-        w = self._weights_for(r)
-        policy = self.aggregate(r, w)
-        return Outcome(policy=policy, payments=np.zeros(r.shape[:-1]), weights=w)
+        return self._outcome(r, self._weights_for(r))
 
     def unilateral_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None) -> Outcome:
         """``O(n K)``: labeler ``i`` alone deviating moves the aggregate by ``pi_i (x'_i - x_i)``."""
         r = check_reports(reports, "sum")
         alt = check_reports(alt_reports, "sum")
         w = self._weights_for(r)
-        policy = np.clip(self.aggregate(r, w)[..., None, :] + w[..., None] * (alt - r), 0.0, 1.0)
+        return self._unilateral(r, alt, w, self.aggregate(r, w))
+
+    def _round_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None):
+        """Both at once, checking the reports and aggregating them once."""
+        r = check_reports(reports, "sum")
+        alt = check_reports(alt_reports, "sum")
+        w = self._weights_for(r)
+        out = self._outcome(r, w)
+        return out, self._unilateral(r, alt, w, out.policy)
+
+    def _outcome(self, r, w) -> Outcome:
+        return Outcome(policy=self.aggregate(r, w), payments=np.zeros(r.shape[:-1]), weights=w)
+
+    def _unilateral(self, r, alt, w, aggregate) -> Outcome:
+        """Deviation outcomes of checked reports ``r``, ``alt`` with weights ``w`` and aggregate."""
+        policy = np.clip(aggregate[..., None, :] + w[..., None] * (alt - r), 0.0, 1.0)
         return Outcome(policy=policy, payments=np.zeros(r.shape[:-1]), weights=w)
 
     def update(self, reports, y) -> np.ndarray:
@@ -142,9 +155,9 @@ class Median(OnlineMechanism):
         med = np.median(reports, axis=-2)
         return med / med.sum(-1, keepdims=True)
 
-    def unilateral_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None) -> Outcome:
+    def _unilateral(self, r, alt, w, aggregate) -> Outcome:
         """The median is not linear in one report: run the ``n`` deviation profiles as a batch."""
-        return Mechanism.unilateral_outcomes(self, reports, sizes, alt_reports, alt_sizes, reference)
+        return Mechanism.unilateral_outcomes(self, r, None, alt)
 
 
 class _LearningOnlineMechanism(OnlineMechanism):

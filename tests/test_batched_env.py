@@ -223,6 +223,25 @@ def test_round_outcomes_fast_path_matches_public_methods(name, regularizer):
             assert np.array_equal(a.policy, b.policy) and np.array_equal(a.payments, b.payments)
 
 
+@pytest.mark.parametrize("name", ["average", "median", "online_weighted", "hedge"])
+def test_online_round_outcomes_match_public_methods(name):
+    import mechanisms
+
+    rng = np.random.default_rng(4)
+    for shape in ((5, 2), (600, 5, 3)):
+        r = rng.random(shape)
+        r /= r.sum(-1, keepdims=True)
+        alt = rng.random(shape)
+        alt /= alt.sum(-1, keepdims=True)
+        mech = mechanisms.make(name)
+        y = np.eye(shape[-1])[rng.integers(0, shape[-1], shape[:-2])]
+        mech.update(r, y)  # non-uniform weights for the learning rules
+        out, dev = mech._round_outcomes(r, None, alt)
+        out2, dev2 = mech.outcome(r), mech.unilateral_outcomes(r, None, alt)
+        for a, b in ((out, out2), (dev, dev2)):
+            assert np.array_equal(a.policy, b.policy) and np.array_equal(a.payments, b.payments)
+
+
 def test_sum_rows_is_bit_identical_to_numpy():
     from mechanisms._ops import sum_rows
 

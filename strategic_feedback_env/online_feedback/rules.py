@@ -50,11 +50,10 @@ def resolve_round(mechanism, x, signals, targets, y):
     ``aggregate``, ``aggregate_loss`` ``(...)``, ``weights`` after the update ``(..., n)``.
     """
     reports = as_pair(x)
-    out = mechanism.outcome(reports)
+    out, dev = mechanism._round_outcomes(reports, None, as_pair(signals))
     aggregate = out.policy[..., 0]
     influence = -((aggregate[..., None] - targets) ** 2)
     utilities = influence - out.payments
-    dev = mechanism.unilateral_outcomes(reports, None, as_pair(signals))
     truthful_utilities = -((dev.policy[..., 0] - targets) ** 2) - dev.payments
     n = x.shape[-1]
     weights_used = np.full(x.shape, 1.0 / n) if out.weights is None else np.broadcast_to(out.weights, x.shape).copy()
