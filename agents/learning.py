@@ -57,7 +57,8 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 
 import strategic_feedback_env
 from experiments.results import atomic_write_bytes, package_versions, to_json
-from strategic_feedback_env.labeler_game import agent_index as labeler_index, check_positive_int
+from mechanisms.validation import check_positive_int
+from strategic_feedback_env.labeler_game import agent_index as labeler_index
 from strategic_feedback_env.single_agent import policy_callable
 from strategic_feedback_env.vector import ParameterSharingVecEnv, SingleLabelerVecEnv
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ._ops import sum_last, sum_rows
 from .base import Mechanism, Outcome
-from .validation import as_float_array, check_reports
+from .validation import as_float_array, check_number, check_positive_int, check_reports
 
 
 def quadratic_loss(reports, y):
@@ -164,13 +164,10 @@ class _LearningOnlineMechanism(OnlineMechanism):
     def __init__(self, eta=None, horizon=1000):
         super().__init__()
         if eta is not None:
-            eta = float(eta)
+            eta = check_number(eta, "eta")
             if not (0.0 <= eta <= 1.0):
                 raise ValueError(f"eta must lie in [0, 1], got {eta!r}")
-        horizon = int(horizon)
-        if horizon < 1:
-            raise ValueError(f"horizon must be >= 1, got {horizon}")
-        self.eta, self.horizon = eta, horizon
+        self.eta, self.horizon = eta, check_positive_int(horizon, "horizon")
 
     def params(self) -> dict:
         return {"eta": self.eta, "horizon": self.horizon}

@@ -70,7 +70,7 @@ class SocialWelfareMaximizer(Mechanism):
         self.lam = check_lam(lam)
         self.regularizer = regularizer
         self.normalization = check_normalization(normalization)
-        self.reference = None if reference is None else check_reference(reference, np.shape(reference)[-1])
+        self.reference = None if reference is None else check_reference(reference, None)
 
     def params(self) -> dict:
         return {

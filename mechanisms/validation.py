@@ -10,9 +10,31 @@ NORMALIZATIONS = (None, "sum", "max")
 NORMALIZATION_TOL = 1e-6
 
 
+def check_number(value, name: str) -> float:
+    """``value`` as a finite float; anything else (strings and ``None`` included) is a
+    ``ValueError`` naming ``name``."""
+    message = f"{name} must be a finite number, got {value!r}"
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ValueError(message)
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if not np.isfinite(x):
+        raise ValueError(message)
+    return x
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an ``int >= minimum`` (bools and non-integral numbers are rejected)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def check_lam(lam) -> float:
-    lam = float(lam)
-    if not np.isfinite(lam) or lam <= 0:
+    lam = check_number(lam, "lam")
+    if lam <= 0:
         raise ValueError(f"lam must be a finite number > 0, got {lam!r}")
     return lam
 
@@ -69,12 +91,13 @@ def check_sizes(sizes, reports: np.ndarray) -> np.ndarray:
     return w
 
 
-def check_reference(reference, K: int) -> np.ndarray:
-    """A full-support reference policy of shape ``(..., K)``; ``None`` means uniform."""
+def check_reference(reference, K: int | None) -> np.ndarray:
+    """A full-support reference policy of shape ``(..., K)`` (any ``K`` if ``K`` is None);
+    ``None`` means uniform (then ``K`` is needed)."""
     if reference is None:
         return np.full(K, 1.0 / K)
     ref = as_float_array(reference, "reference")
-    if ref.ndim == 0 or ref.shape[-1] != K:
+    if ref.ndim == 0 or (K is not None and ref.shape[-1] != K):
         raise ValueError(f"reference must have shape (..., K) with K={K}, got {ref.shape}")
     if np.any(ref <= 0):
         raise ValueError("reference policy must have full support (all entries > 0)")

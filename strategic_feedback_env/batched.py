@@ -52,7 +52,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
-from .labeler_game import check_positive_int
+from mechanisms.validation import check_positive_int
+
 from .online_feedback.online_feedback import OnlineFeedbackEnv, OnlineFeedbackRounds
 from .reward_report import rules as rr_rules
 from .reward_report.reward_report import RewardReportEnv, RewardReportRounds

@@ -17,6 +17,7 @@ from pettingzoo import ParallelEnv
 
 import mechanisms
 from mechanisms import Mechanism
+from mechanisms.validation import check_positive_int
 
 from . import rendering
 
@@ -37,12 +38,6 @@ def build_mechanism(mechanism, mechanism_params, defaults=None) -> Mechanism:
         if key in accepted:
             params.setdefault(key, value)
     return mechanisms.make(mechanism, **params)
-
-
-def check_positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def agent_index(agent, n: int, name: str = "agent") -> int:

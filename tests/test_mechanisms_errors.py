@@ -118,6 +118,21 @@ def test_bad_learning_parameters(name, eta, horizon, pattern):
         mechanisms.make(name, eta=eta, horizon=horizon)
 
 
+@pytest.mark.parametrize("name, params, pattern", [
+    ("affine_maximizer", {"lam": None}, "lam"),
+    ("affine_maximizer", {"lam": "0.1"}, "lam"),
+    ("sw_max", {"lam": [1.0]}, "lam"),
+    ("hedge", {"horizon": None}, "horizon"),
+    ("hedge", {"horizon": 2.5}, "horizon"),
+    ("online_weighted", {"eta": "x"}, "eta"),
+    ("sw_max", {"reference": 5}, "reference"),
+    ("sw_max", {"reference": "ab"}, "reference"),
+])
+def test_parameters_of_the_wrong_type_give_value_errors(name, params, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        mechanisms.make(name, **params)
+
+
 @pytest.mark.parametrize("name", ONLINE)
 def test_rejected_calls_do_not_change_online_weights(name):
     rng = np.random.default_rng(0)

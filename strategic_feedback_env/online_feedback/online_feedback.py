@@ -54,6 +54,8 @@ from gymnasium.utils import EzPickle
 from pettingzoo.utils import wrappers
 from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
+from mechanisms.validation import as_float_array
+
 from ..labeler_game import LabelerGame, build_mechanism
 from . import rules
 from .rules import OBSERVATION_LAYOUT
@@ -62,13 +64,10 @@ OUTCOME_MODELS = ("bernoulli", "probability")
 
 
 def _per_labeler(value, n: int, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be one finite number or {n} of them, got {value!r}") from None
+    arr = as_float_array(value, name)
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
-    if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+    if arr.shape != (n,):
         raise ValueError(f"{name} must be one finite number or {n} of them, got {value!r}")
     return arr
 

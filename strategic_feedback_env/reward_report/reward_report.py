@@ -59,26 +59,15 @@ from gymnasium.utils import EzPickle
 from pettingzoo.utils import wrappers
 from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
-from mechanisms.validation import check_reference
+from mechanisms.validation import check_number, check_positive_int, check_reference
 
-from ..labeler_game import LabelerGame, build_mechanism, check_positive_int
+from ..labeler_game import LabelerGame, build_mechanism
 from . import rules
 from .rules import observation_layout
 
 NORMALIZATIONS = ("sum", "max")
 DISTRIBUTIONS = ("uniform", "dirichlet")
 REDRAW = ("round", "episode")
-
-
-def _number(value) -> float:
-    """``value`` as a float, or NaN when it is not a real number (so range checks reject it
-    with their ValueError instead of numpy raising a TypeError)."""
-    if isinstance(value, (str, bytes)) or value is None:
-        return float("nan")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 class RewardReportRounds:
@@ -148,9 +137,9 @@ class RewardReportEnv(RewardReportRounds, LabelerGame, EzPickle):
             raise ValueError(f"reward_distribution must be one of {DISTRIBUTIONS}, got {reward_distribution!r}")
         if redraw_types not in REDRAW:
             raise ValueError(f"redraw_types must be one of {REDRAW}, got {redraw_types!r}")
-        if not (np.isfinite(_number(dirichlet_alpha)) and dirichlet_alpha > 0):
+        if not check_number(dirichlet_alpha, "dirichlet_alpha") > 0:
             raise ValueError(f"dirichlet_alpha must be > 0, got {dirichlet_alpha!r}")
-        if not (np.isfinite(_number(input_noise)) and 0 <= input_noise <= 1):
+        if not 0 <= check_number(input_noise, "input_noise") <= 1:
             raise ValueError(f"input_noise must lie in [0, 1], got {input_noise!r}")
         self.normalization = normalization
         self.reward_distribution = reward_distribution
