@@ -65,6 +65,8 @@ def regret(args) -> int:
     if args.games < 2 or any(T < 1 for T in args.horizons) or len(args.horizons) < 2:
         raise CliError("sfe regret: need --games >= 2 and at least two horizons >= 1")
     folder = open_run(args)
+    if "learned" in args.strategies:  # trained (or loaded) once here, before the cells load it
+        regret_exp.strategy_policy("learned", args, folder)
     accuracies = np.linspace(0.05, 0.5, args.n_labelers)
     cells = [(s, m, T) for s in args.strategies for m in args.mechanisms for T in args.horizons]
     regrets = _parts(folder, args, [(_regret_key(*cell), cell) for cell in cells],
@@ -99,7 +101,7 @@ def _regret_key(strategy, mech, T) -> str:
 def _regret_cell(args, folder, accuracies, cell):
     """``R_T`` per game of one (strategy, mechanism, horizon) cell; all randomness from its seed."""
     strategy, mech, T = cell
-    policy = regret_exp.strategy_policy(strategy, args, folder)
+    policy = regret_exp.strategy_policy(strategy, args, folder, train=False)
     seed = regret_exp.cell_seed(args.seed, strategy, T)
     return regret_exp.run_games(mech, T, args.games, policy, accuracies, args.bias, args.outcome_model, seed)
 

@@ -66,11 +66,12 @@ def fit_slopes(horizons, regrets_by_mechanism: dict, seed: int = 0) -> dict:
 STRATEGIES = ("truthful", "shade", "extreme", "learned")
 
 
-def strategy_policy(strategy: str, args, folder):
+def strategy_policy(strategy: str, args, folder, train: bool = True):
     """The labelers' policy for a strategy (all labelers play it): truthful, shade (halfway to
     the target), extreme (0/1 on the target's side), or learned (a PPO best response trained
     under ``online_weighted`` for ``args.learn_timesteps`` steps, saved in the run folder and
-    reused on resume)."""
+    reused on resume). ``train=False``: load the saved learned policy, never train it (the
+    cells of a run, which may run in parallel, only load what the driver trained)."""
     from agents import Extreme, Shade, Truthful, spec_of
     from strategic_feedback_env import online_feedback_v0
 
@@ -86,6 +87,9 @@ def strategy_policy(strategy: str, args, folder):
     path = folder.path / "models" / "learned"
     if path.with_suffix(".zip").exists():
         return learning.LearnedPolicy.load(path)
+    if not train:
+        raise ValueError(f"no learned policy at {path}.zip: it is trained before the cells run (on a Ray "
+                         "cluster the workers need to see the run folder)")
     config = {"n_labelers": args.n_labelers, "mechanism": "online_weighted", "biases": args.bias,
               "outcome_model": args.outcome_model, "max_cycles": 100}
     policy, _ = learning.train_best_response(game="online_feedback_v0", env_config=config, algo="ppo",

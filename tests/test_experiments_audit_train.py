@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from experiments import cli
@@ -105,6 +106,29 @@ def test_quick_bench_reports_throughput_ratios_and_scaling(tmp_path, capsys):
         assert abs(ours["ratio_vs_supersuit"] - ours["agent_steps_per_s"] / theirs["agent_steps_per_s"]) < 1e-9
     assert (out_dir / "scaling.png").stat().st_size > 1000
     assert "results written to" in out
+
+
+def test_regret_trains_the_learned_policy_once_for_all_cells(tmp_path, capsys, monkeypatch):
+    from agents import learning
+
+    calls = []
+    original = learning.train_best_response
+    monkeypatch.setattr(learning, "train_best_response", lambda *a, **k: calls.append(1) or original(*a, **k))
+    argv = ["regret", "--strategies", "learned", "--horizons", "100,200", "--games", "2", "--mechanisms",
+            "average,online_weighted", "--learn-timesteps", "300", "--no-progress", "--out", str(tmp_path / "r")]
+    code, out, _ = run(argv, capsys)
+    assert code == 0, out
+    assert len(calls) == 1 and len(rows_of(tmp_path / "r" / "regret.csv")) == 4
+    # A cell (possibly one of many parallel Ray tasks) only loads the driver's model, never trains.
+    from types import SimpleNamespace
+
+    from experiments import commands
+
+    empty = SimpleNamespace(path=tmp_path / "empty")
+    args = SimpleNamespace(n_labelers=3, seed=0, learn_timesteps=300, bias=0.1, outcome_model="probability", games=2)
+    with pytest.raises(ValueError, match="no learned policy"):
+        commands._regret_cell(args, empty, np.linspace(0.05, 0.5, 3), ("learned", "average", 100))
+    assert len(calls) == 1
 
 
 def test_regret_with_learned_labelers_saves_and_reuses_the_policy(tmp_path, capsys):
