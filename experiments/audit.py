@@ -12,9 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 import mechanisms
+import strategic_feedback_env
 from agents import adversary_names
 from agents import audit as run_audit
 from agents.dsic_audit import DEFAULT_ADVERSARIES
+from strategic_feedback_env.labeler_game import agent_index
+
 
 def game_of(mechanism: str) -> str:
     """The game a mechanism is audited in: online rules (weights carried over rounds) in the
@@ -47,10 +50,25 @@ def cells(args) -> list[tuple[str, str]]:
         game = game_of(mech)
         playable = adversary_names(game)
         out += [(mech, adv) for adv in (args.adversaries or DEFAULT_ADVERSARIES[game]) if adv in playable]
+    if not out:
+        raise ValueError(f"none of the adversaries {args.adversaries} plays the game of {', '.join(names)}")
     return out
 
 
-def run_cell(args, mechanism: str, adversary: str, progress=None) -> dict:
+def check_options(args, todo) -> None:
+    """Build each audited mechanism's game and check the focal labelers and training budgets, so
+    bad options fail (``ValueError``) before a run folder is made."""
+    for name in ("episodes", "ppo_timesteps", "sac_timesteps", "gradient_steps"):
+        minimum = 2 if name == "episodes" else 1
+        if getattr(args, name) < minimum:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(args, name)}")
+    for mech in dict.fromkeys(m for m, _ in todo):
+        game = strategic_feedback_env.make(game_of(mech), **env_config(args, mech))
+        for agent in args.focal or []:
+            agent_index(agent, game.n, "--focal")
+
+
+def run_cell(args, mechanism: str, adversary: str) -> dict:
     """One audit cell: overall row (with the mechanism's name) and per-labeler rows."""
     game = game_of(mechanism)
     learn = {
@@ -62,7 +80,7 @@ def run_cell(args, mechanism: str, adversary: str, progress=None) -> dict:
     }
     focal = None if args.focal is None else list(args.focal)
     result = run_audit(env_config(args, mechanism), adversaries=[adversary], episodes=args.episodes,
-                       seed=args.seed, game=game, focal_agents=focal, learn=learn, progress=progress)
+                       seed=args.seed, game=game, focal_agents=focal, learn=learn)
     truthful, row = result.overall
     tag = {"game": game, "mechanism": mechanism}
     return {

@@ -54,6 +54,16 @@ def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+def _game_options(p):
+    """The games' options shared by ``audit`` and ``train`` (read by :func:`experiments.audit.env_config`)."""
+    p.add_argument("--n-labelers", type=int, default=5)
+    p.add_argument("--n-outcomes", type=int, default=10, help="K of the reward-report game (default 10)")
+    p.add_argument("--lam", type=float, default=0.1, help="lam of sw_max / affine_maximizer (default 0.1)")
+    p.add_argument("--max-cycles", type=int, default=10, help="rounds per reward-report episode (default 10)")
+    p.add_argument("--online-cycles", type=int, default=100, help="rounds per online-game episode (default 100)")
+    p.add_argument("--bias", type=float, default=0.1, help="online labelers' bias beta_i (default 0.1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sfe", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -67,12 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "gradient | shade, extreme, random, myopic; and ppo, sac, shared)")
     p.add_argument("--episodes", type=int, default=20, help="paired evaluation episodes per cell (default 20)")
     p.add_argument("--focal", type=_names, default=None, help="labelers that deviate, e.g. labeler_0 (default all)")
-    p.add_argument("--n-labelers", type=int, default=5)
-    p.add_argument("--n-outcomes", type=int, default=10, help="K of the reward-report game (default 10)")
-    p.add_argument("--lam", type=float, default=0.1, help="lam of sw_max / affine_maximizer (default 0.1)")
-    p.add_argument("--max-cycles", type=int, default=10, help="rounds per reward-report episode (default 10)")
-    p.add_argument("--online-cycles", type=int, default=100, help="rounds per online-game episode (default 100)")
-    p.add_argument("--bias", type=float, default=0.1, help="online labelers' bias beta_i (default 0.1)")
+    _game_options(p)
     p.add_argument("--ppo-timesteps", type=int, default=20_000, help="PPO (and shared/independent) steps")
     p.add_argument("--sac-timesteps", type=int, default=10_000, help="SAC training steps")
     p.add_argument("--gradient-steps", type=int, default=150, help="ascent steps of the gradient adversary")
@@ -80,18 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("train", help="train RL labelers on a game and mechanism, save them, report their gain")
-    p.add_argument("--game", default="reward_report_v0", choices=["reward_report_v0", "online_feedback_v0"])
+    p.add_argument("--game", default=None, choices=["reward_report_v0", "online_feedback_v0"],
+                   help="the game (default: the mechanism's: online rules in online_feedback_v0, else reward_report_v0)")
     p.add_argument("--mechanism", default="sw_max", help="mechanism name (default sw_max)")
     p.add_argument("--algo", default="ppo", choices=["ppo", "sac"])
     p.add_argument("--mode", default="best-response", choices=["best-response", "independent", "shared"],
                    help="one labeler learns against truthful others, all learn independently, or one shared policy")
     p.add_argument("--timesteps", type=int, default=20_000)
-    p.add_argument("--n-labelers", type=int, default=5)
-    p.add_argument("--n-outcomes", type=int, default=10)
-    p.add_argument("--lam", type=float, default=0.1)
-    p.add_argument("--max-cycles", type=int, default=10)
-    p.add_argument("--online-cycles", type=int, default=100)
-    p.add_argument("--bias", type=float, default=0.1)
+    _game_options(p)
     p.add_argument("--episodes", type=int, default=20, help="evaluation episodes (default 20)")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to <run folder>/tensorboard")
     p.add_argument("--backend", dest="trainer", default="sb3", choices=["sb3", "rllib"],
@@ -191,7 +192,7 @@ def main(argv=None) -> int:
         from . import commands
 
         return getattr(commands, args.command)(args) or 0
-    except (CliError, RunFolderError, ValueError) as exc:
+    except (CliError, RunFolderError, ValueError, OSError) as exc:
         print(f"sfe: error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:

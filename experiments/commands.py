@@ -109,10 +109,9 @@ def _regret_cell(args, folder, accuracies, cell):
 def audit(args) -> int:
     try:
         todo = audit_exp.cells(args)
+        audit_exp.check_options(args, todo)
     except ValueError as exc:
         raise CliError(f"sfe audit: {exc}") from None
-    if args.episodes < 2:
-        raise CliError("sfe audit: --episodes must be >= 2 (a confidence interval needs two episodes)")
     folder = open_run(args)
     done = _parts(folder, args, [(f"{mech}-{adv}", (mech, adv)) for mech, adv in todo],
                   functools.partial(audit_exp.run_cell_pair, args))
@@ -142,14 +141,18 @@ def train(args) -> int:
 
     try:
         game = audit_exp.game_of(args.mechanism)
+        config = audit_exp.env_config(args, args.mechanism)
+        strategic_feedback_env.make(game, **config)  # bad game options fail before the run folder is made
     except ValueError as exc:
         raise CliError(f"sfe train: {exc}") from None
-    if game != args.game:
+    if args.game not in (None, game):
         raise CliError(f"sfe train: mechanism {args.mechanism!r} belongs to {game}, not {args.game}")
     if args.trainer == "rllib" and args.mode == "best-response":
         raise CliError("sfe train --backend rllib trains all labelers: use --mode independent or --mode shared")
+    for name, minimum in (("episodes", 2), ("timesteps", 1), ("iterations", 1)):
+        if getattr(args, name) < minimum:
+            raise CliError(f"sfe train: --{name} must be >= {minimum}, got {getattr(args, name)}")
     folder = open_run(args)
-    config = audit_exp.env_config(args, args.mechanism)
     if args.trainer == "rllib":
         return _train_rllib(args, folder, game, config)
     tb = str(folder.path / "tensorboard") if args.tensorboard else None

@@ -108,3 +108,35 @@ def test_a_missing_optional_package_is_one_line_naming_its_extra(module, extra, 
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert f".[{extra}]" in err and module in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["audit", "--quick", "--focal", "labeler_9"],
+    ["audit", "--quick", "--n-labelers", "0"],
+    ["audit", "--quick", "--ppo-timesteps", "0"],
+    ["audit", "--quick", "--mechanisms", "average", "--adversaries", "exaggerate"],
+    ["train", "--quick", "--episodes", "1"],
+    ["train", "--quick", "--timesteps", "0"],
+    ["train", "--quick", "--n-outcomes", "0"],
+])
+def test_bad_options_fail_before_a_run_folder_is_made(argv, tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    code, _, err = run(argv + ["--out", str(out_dir)], capsys)
+    assert code == 2 and err.startswith("sfe: error:") and len(err.strip().splitlines()) == 1
+    assert not out_dir.exists()
+
+
+def test_an_unwritable_out_folder_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = run(["reproduce", "sun-table1", "--samples", "10", "--out", str(blocker / "run")], capsys)
+    assert code == 2 and err.startswith("sfe: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_train_takes_the_game_of_its_mechanism(tmp_path, capsys):
+    code, out, _ = run(["train", "--mechanism", "online_weighted", "--timesteps", "64", "--episodes", "2",
+                        "--n-labelers", "3", "--online-cycles", "5", "--out", str(tmp_path / "t")], capsys)
+    assert code == 0 and "online_feedback_v0" in out
+    code, _, err = run(["train", "--mechanism", "online_weighted", "--game", "reward_report_v0",
+                        "--out", str(tmp_path / "t2")], capsys)
+    assert code == 2 and "belongs to online_feedback_v0" in err
