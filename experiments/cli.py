@@ -85,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("train", help="train RL labelers on a game and mechanism, save them, report their gain")
-    p.add_argument("--game", default=None, choices=["reward_report_v0", "online_feedback_v0"],
-                   help="the game (default: the mechanism's: online rules in online_feedback_v0, else reward_report_v0)")
+    p.add_argument("--game", default="reward_report_v0", choices=["reward_report_v0", "online_feedback_v0"],
+                   help="the game; it must be the mechanism's (online rules play online_feedback_v0)")
     p.add_argument("--mechanism", default="sw_max", help="mechanism name (default sw_max)")
     p.add_argument("--algo", default="ppo", choices=["ppo", "sac"])
     p.add_argument("--mode", default="best-response", choices=["best-response", "independent", "shared"],

@@ -145,7 +145,7 @@ def train(args) -> int:
         strategic_feedback_env.make(game, **config)  # bad game options fail before the run folder is made
     except ValueError as exc:
         raise CliError(f"sfe train: {exc}") from None
-    if args.game not in (None, game):
+    if args.game != game:
         raise CliError(f"sfe train: mechanism {args.mechanism!r} belongs to {game}, not {args.game}")
     if args.trainer == "rllib" and args.mode == "best-response":
         raise CliError("sfe train --backend rllib trains all labelers: use --mode independent or --mode shared")

@@ -133,9 +133,10 @@ def test_an_unwritable_out_folder_is_a_one_line_error(tmp_path, capsys):
     assert code == 2 and err.startswith("sfe: error:") and len(err.strip().splitlines()) == 1
 
 
-def test_train_takes_the_game_of_its_mechanism(tmp_path, capsys):
-    code, out, _ = run(["train", "--mechanism", "online_weighted", "--timesteps", "64", "--episodes", "2",
-                        "--n-labelers", "3", "--online-cycles", "5", "--out", str(tmp_path / "t")], capsys)
+def test_train_on_the_online_game(tmp_path, capsys):
+    code, out, _ = run(["train", "--mechanism", "online_weighted", "--game", "online_feedback_v0", "--timesteps", "64",
+                        "--episodes", "2", "--n-labelers", "3", "--online-cycles", "5", "--out", str(tmp_path / "t")],
+                       capsys)
     assert code == 0 and "online_feedback_v0" in out
     code, _, err = run(["train", "--mechanism", "online_weighted", "--game", "reward_report_v0",
                         "--out", str(tmp_path / "t2")], capsys)
