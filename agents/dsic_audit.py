@@ -91,11 +91,10 @@ def _build(name, game, env_config, agent, seed, spec, learn):
         return _white_box_actor(MyopicOnlineAdversary(**learn.get("myopic", {})))
     from . import learning
 
-    if name in LEARNED:
-        policy, _ = learning.train_best_response(game=game, env_config=env_config, algo=name, focal_agent=agent,
-                                                 seed=seed, **learn.get(name, {}))
-        return _policy_actor(policy)
-    raise ValueError(f"unknown adversary {name!r}")
+    # the names are checked in audit(): what is left is a learned adversary (LEARNED)
+    policy, _ = learning.train_best_response(game=game, env_config=env_config, algo=name, focal_agent=agent,
+                                             seed=seed, **learn.get(name, {}))
+    return _policy_actor(policy)
 
 
 def _build_joint(name, game, env_config, seed, learn):
@@ -103,7 +102,7 @@ def _build_joint(name, game, env_config, seed, learn):
 
     if name == "shared":
         policy, _ = learning.train_shared(game=game, env_config=env_config, seed=seed, **learn.get(name, {}))
-        return lambda agent: policy.for_agent(agent) if hasattr(policy, "for_agent") else policy
+        return policy.for_agent
     policies = learning.train_independent(game=game, env_config=env_config, seed=seed, **learn.get(name, {}))
     return lambda agent: policies[agent]
 

@@ -33,6 +33,8 @@ import warnings
 
 import numpy as np
 
+from .stats import loglog_slope
+
 __all__ = ["PPO_SETTINGS", "format_bench", "run_bench"]
 
 
@@ -135,8 +137,7 @@ def _ppo_rate(make_vec, total_steps, n_steps, setting, seed=None):
 
 
 def _fit_slope(xs, ts):
-    x, t = np.log(np.asarray(xs, float)), np.log(np.asarray(ts, float))
-    return float(np.polyfit(x, t, 1)[0]) if len(x) >= 2 else float("nan")
+    return loglog_slope(xs, ts)[0] if len(xs) >= 2 else float("nan")
 
 
 def _scaling(values, fixed, vary, min_time, seed):

@@ -20,8 +20,7 @@ def _parts(folder, args, keyed_cells, fn) -> list:
     (in this process, or as Ray tasks with ``--backend ray``) and each is saved as a part the
     moment it finishes, so an interrupted run keeps it and ``--resume`` skips it."""
     pending = [(key, cell) for key, cell in keyed_cells if not folder.has_part(key)]
-    run_cells(fn, [cell for _, cell in pending], backend=getattr(args, "backend", "local"),
-              address=getattr(args, "address", None), num_cpus=getattr(args, "num_cpus", None),
+    run_cells(fn, [cell for _, cell in pending], backend=args.backend, address=args.address, num_cpus=args.num_cpus,
               progress=args.progress, on_result=lambda i, result: folder.save_part(pending[i][0], result))
     return [folder.load_part(key) for key, _ in keyed_cells]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 def _fmt(value) -> str:
+    if value is None:  # not applicable (e.g. IR violations in a game without payments)
+        return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
