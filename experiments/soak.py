@@ -381,8 +381,15 @@ def main(argv=None) -> int:
     steps = 10_000 if args.quick else args.steps
     parts = [s.strip() for s in args.parts.split(",") if s.strip()]
     unknown = sorted(set(parts) - set(PARTS))
-    if unknown or steps < 1:
-        p.error(f"unknown part(s) {unknown}" if unknown else "--steps must be >= 1")
+    if unknown:
+        p.error(f"unknown part(s) {unknown}")
+    counts = {"--steps": steps, "--parallel-steps": args.parallel_steps, "--mechanism-rounds": args.mechanism_rounds,
+              "--num-games": args.num_games, "--mechanism-batch": args.mechanism_batch}
+    for flag, value in counts.items():
+        if value is not None and value < 1:
+            p.error(f"{flag} must be >= 1, got {value}")
+    if args.json and not Path(args.json).resolve().parent.is_dir():  # found out now, not after an hour of soak
+        p.error(f"--json: folder {Path(args.json).resolve().parent} does not exist")
     results = run_soak(steps, parts, parallel_steps=None if args.quick else args.parallel_steps,
                        mechanism_rounds=None if args.quick else args.mechanism_rounds, num_games=args.num_games,
                        mechanism_batch=args.mechanism_batch, seed=args.seed, use_tracemalloc=args.tracemalloc,

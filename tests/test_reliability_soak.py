@@ -91,3 +91,11 @@ def test_cli_rejects_unknown_part():
     with pytest.raises(SystemExit) as exc:
         soak.main(["--parts", "nope"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("argv", [["--num-games", "0"], ["--mechanism-batch", "0"], ["--steps", "0"],
+                                  ["--quick", "--json", "/nonexistent-folder/soak.json"]])
+def test_soak_rejects_bad_options_before_running(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        soak.main(argv)
+    assert info.value.code == 2 and "error:" in capsys.readouterr().err
