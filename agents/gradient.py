@@ -26,6 +26,7 @@ import numpy as np
 import mechanisms
 from mechanisms.differentiable import torch_outcome
 from mechanisms.sw_max import SocialWelfareMaximizer
+from strategic_feedback_env.reward_report import rules
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class GradientAdversary:
 
         def utility(action):
             report = _normalise(action[..., :K], normalization)
-            size = w_i.expand(action.shape[:-1]) if not report_size else 1.0 + action[..., K] * (max_size - 1)
+            size = w_i.expand(action.shape[:-1]) if not report_size else rules.decode_size(action[..., K], max_size)
             profile = others * (1 - eye[:, None]) + report[..., None, :] * eye[:, None]
             if noise_t is not None:
                 profile = torch.clamp(profile + noise_t, 0.0, 1.0)
@@ -151,7 +152,7 @@ class GradientAdversary:
         starts = np.clip(starts, 1e-9, 1.0)
         if max_size is None:
             return starts
-        size = np.broadcast_to((w_true - 1.0) / max(max_size - 1, 1), batch)
+        size = np.broadcast_to(rules.encode_size(w_true, max_size), batch)
         size_starts = np.concatenate([np.broadcast_to(size, (3, *batch)),
                                       self._rng.random((self.restarts - 3, *batch))], axis=0)
         return np.concatenate([starts, size_starts[..., None]], axis=-1)
@@ -160,9 +161,8 @@ class GradientAdversary:
     def _rescore(mechanism, best, reports, sizes, labeler, r_true, w_true, K, normalization, report_size,
                  max_size, reference, noise):
         """Exact numpy utilities of the best candidate per start and of truthful reporting."""
-        report = best[..., :K] / (best[..., :K].sum(-1, keepdims=True) if normalization == "sum"
-                                  else best[..., :K].max(-1, keepdims=True))
-        size = 1.0 + best[..., K] * (max_size - 1) if report_size else np.broadcast_to(w_true, best.shape[:-1])
+        report, size = rules.decode_actions(best, K, normalization, report_size, max_size,
+                                            np.broadcast_to(w_true, best.shape[:-1]))
         candidates = np.concatenate([report, np.broadcast_to(r_true, report.shape[1:])[None]], axis=0)
         cand_sizes = np.concatenate([size, np.broadcast_to(w_true, size.shape[1:])[None]], axis=0)
         profile = np.broadcast_to(reports, (candidates.shape[0], *reports.shape)).copy()
@@ -182,7 +182,6 @@ class GradientAdversary:
 
     def act_in(self, game, agent: str) -> np.ndarray:
         """The action of ``agent`` in a reward-report env, the others reporting truthfully."""
-        from strategic_feedback_env.reward_report import rules
 
         i = game.possible_agents.index(agent)
         truth = game.truthful_actions()
@@ -193,7 +192,7 @@ class GradientAdversary:
                                 game.normalization, game.report_size, game.max_size, game.reference, game.noise)
         action = br.report / (br.report.max() if game.normalization == "sum" else 1.0)
         if game.report_size:
-            action = np.append(action, (br.size - 1.0) / max(game.max_size - 1, 1))
+            action = np.append(action, rules.encode_size(br.size, game.max_size))
         return np.clip(action, 0.0, 1.0)
 
 

@@ -59,6 +59,7 @@ import strategic_feedback_env
 from experiments.results import atomic_write_bytes, package_versions, to_json
 from mechanisms.validation import check_positive_int
 from strategic_feedback_env.labeler_game import agent_index as labeler_index
+from strategic_feedback_env.reward_report import rules
 from strategic_feedback_env.single_agent import policy_callable
 from strategic_feedback_env.vector import ParameterSharingVecEnv, SingleLabelerVecEnv
 
@@ -103,7 +104,7 @@ def to_env_action(raw, obs, spec: GameSpec, action_mode: str = "residual", actio
     if not spec.report_size:
         return report
     w = obs[..., K] * spec.max_size
-    encoded = (np.clip(w, 1.0, spec.max_size) - 1.0) / max(spec.max_size - 1, 1)
+    encoded = rules.encode_size(np.clip(w, 1.0, spec.max_size), spec.max_size)
     size = np.clip(encoded + u[..., K], 0.0, 1.0)
     return np.concatenate([report, size[..., None]], axis=-1)
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from strategic_feedback_env.reward_report import rules
+
 
 @dataclass(frozen=True)
 class GameSpec:
@@ -105,8 +107,7 @@ class LabelerPolicy:
         """Append the size entry of the action when the game lets labelers report a size."""
         if not self.spec.report_size:
             return reward_action
-        w = np.clip(size, 1.0, self.spec.max_size)
-        encoded = (w - 1.0) / max(self.spec.max_size - 1, 1)
+        encoded = rules.encode_size(np.clip(size, 1.0, self.spec.max_size), self.spec.max_size)
         return np.concatenate([reward_action, encoded[..., None]], axis=-1)
 
 

@@ -49,10 +49,21 @@ def draw_types(rng, shape, K, distribution, dirichlet_alpha, normalization, max_
     return rewards, sizes
 
 
+def decode_size(entry, max_size):
+    """The reported size ``w~ = 1 + a (max_size - 1)`` of an action's size entry ``a`` in ``[0, 1]``
+    (numpy arrays or torch tensors)."""
+    return 1.0 + entry * (max_size - 1)
+
+
+def encode_size(sizes, max_size):
+    """The action's size entry that reports size ``w``: the inverse of :func:`decode_size`."""
+    return (sizes - 1.0) / max(max_size - 1, 1)
+
+
 def decode_actions(actions, K, normalization, report_size, max_size, true_sizes):
     """Actions ``(..., n, K[+1])`` in ``[0, 1]`` -> normalised reports and reported sizes."""
     reports = normalise(actions[..., :K], normalization)
-    sizes = 1.0 + actions[..., K] * (max_size - 1) if report_size else true_sizes
+    sizes = decode_size(actions[..., K], max_size) if report_size else true_sizes
     return reports, sizes
 
 
@@ -60,8 +71,7 @@ def truthful_actions(rewards, sizes, max_size, report_size):
     """The action that reports the type exactly."""
     if not report_size:
         return rewards.copy()
-    size = (sizes - 1.0) / max(max_size - 1, 1)
-    return np.concatenate([rewards, size[..., None]], axis=-1)
+    return np.concatenate([rewards, encode_size(sizes, max_size)[..., None]], axis=-1)
 
 
 def observe(rewards, sizes, max_size, round_fraction, last_policy):
