@@ -216,10 +216,6 @@ class LearnedPolicy(LabelerPolicy):
     def act(self, obs):
         return self(obs)
 
-    def predict(self, observation, state=None, episode_start=None, deterministic=True):
-        """SB3-compatible ``(actions, state)`` (always deterministic)."""
-        return self(observation), state
-
     def for_agent(self, agent) -> "LearnedPolicy":
         """A shallow copy bound to ``agent`` (int or ``"labeler_i"``): same model, its id appended."""
         if self.n_agents is None:
@@ -401,8 +397,7 @@ def _spec_for(game, env_config):
 
 
 def _build_model(algo, venv, seed, algo_kwargs, game, tensorboard_log, verbose):
-    if algo not in ALGOS:
-        raise ValueError(f"algo must be one of {tuple(ALGOS)}, got {algo!r}")
+    """The SB3 model (``algo`` already checked by ``_check_common``)."""
     kwargs = default_algo_kwargs(algo, game)
     kwargs.update(algo_kwargs or {})
     if algo == "ppo":  # a minibatch size that divides the rollout (no truncated minibatches)

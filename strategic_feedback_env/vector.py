@@ -108,8 +108,6 @@ class _BatchedVecEnvBase(VecEnv):
     render_mode = None
 
     def _target(self, name):
-        if name in ("render_mode",):
-            return self
         return self if hasattr(type(self), name) or name in self.__dict__ else self.batched
 
     def _indices(self, indices):
