@@ -150,18 +150,15 @@ class NumpyOps:
         return np.exp(a)
 
     @staticmethod
-    def logsumexp(x, axis=-1, overwrite=False):
-        """``overwrite=True``: ``x`` is a fresh float64 temporary the caller gives up (it is reused)."""
+    def logsumexp(x, overwrite=False):
+        """Over the last axis. ``overwrite=True``: ``x`` is a fresh float64 temporary the caller
+        gives up (it is reused)."""
         x = np.asarray(x)
-        if axis == -1:
-            m = max_last(x, keepdims=True)
-            m = np.where(np.isfinite(m), m, 0.0)
-            e = np.subtract(x, m, out=x) if overwrite and _reusable(x, m) else x - m
-            np.exp(e, out=e)  # in place: one large temporary instead of two
-            return m[..., 0] + np.log(sum_last(e))
-        m = x.max(axis=axis, keepdims=True)
+        m = max_last(x, keepdims=True)
         m = np.where(np.isfinite(m), m, 0.0)
-        return m.squeeze(axis) + np.log(np.exp(x - m).sum(axis=axis))
+        e = np.subtract(x, m, out=x) if overwrite and _reusable(x, m) else x - m
+        np.exp(e, out=e)  # in place: one large temporary instead of two
+        return m[..., 0] + np.log(sum_last(e))
 
     @staticmethod
     def amax_last(x):
@@ -216,8 +213,8 @@ class TorchOps:
     def iexp(self, a):
         return self.xp.exp(a)
 
-    def logsumexp(self, x, axis=-1, overwrite=False):
-        return self.xp.logsumexp(x, dim=axis)
+    def logsumexp(self, x, overwrite=False):
+        return self.xp.logsumexp(x, dim=-1)
 
     def amax_last(self, x):
         return self.xp.amax(x, dim=-1, keepdim=True)

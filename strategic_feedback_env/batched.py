@@ -69,7 +69,6 @@ class BatchedLabelerGame:
     ``_play_round`` and ``truthful_actions`` on ``(B, n, ...)`` arrays."""
 
     scalar_class = None
-    game = None
     parsed_config = ()  # the scalar env's parsed configuration attributes the game's hooks read
     labeler_info_keys = ()  # infos holding one number per labeler, (B, n)
     game_info_keys = ("round",)  # infos holding one number per game, (B,)
@@ -196,7 +195,6 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
     """
 
     scalar_class = RewardReportEnv
-    game = "reward_report_v0"
 
     parsed_config = ("K", "max_size", "report_size", "normalization", "reward_distribution", "dirichlet_alpha",
                      "redraw_types", "input_noise", "reference", "fixed_sizes", "layout")
@@ -232,7 +230,6 @@ class BatchedOnlineFeedback(OnlineFeedbackRounds, BatchedLabelerGame):
     """
 
     scalar_class = OnlineFeedbackEnv
-    game = "online_feedback_v0"
 
     parsed_config = ("accuracies", "biases", "outcome_model", "layout")
     labeler_info_keys = ("valuation", "payment", "utility", "truthful_utility", "gain", "weight", "report", "signal",
