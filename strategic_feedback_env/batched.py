@@ -121,7 +121,10 @@ class BatchedLabelerGame:
 
     def check_actions(self, actions) -> np.ndarray:
         """Validate ``actions`` ``(B, n, act_dim)``; return them as float64. Never mutates state."""
-        a = np.asarray(actions)
+        try:
+            a = np.asarray(actions)
+        except ValueError:  # ragged nested lists
+            raise ValueError(f"actions must be an array of shape (B, n, act_dim) = {self._action_shape}") from None
         if a.dtype.kind not in "fiu":
             raise ValueError(f"actions must be numeric, got dtype {a.dtype}")
         if a.shape != self._action_shape:
@@ -258,6 +261,6 @@ BATCHED_GAMES = {"reward_report_v0": BatchedRewardReport, "online_feedback_v0": 
 
 def make_batched(game: str, num_games: int = 1, seed=None, **config) -> BatchedLabelerGame:
     """``make_batched("reward_report_v0", num_games=B, seed=0, **config)``."""
-    if game not in BATCHED_GAMES:
+    if not isinstance(game, str) or game not in BATCHED_GAMES:
         raise ValueError(f"unknown game {game!r}; available: {', '.join(BATCHED_GAMES)}")
     return BATCHED_GAMES[game](num_games=num_games, seed=seed, **config)

@@ -153,6 +153,12 @@ def test_bad_config_rejected():
         BatchedOnlineFeedback(num_games=2, render_mode="ansi")
     with pytest.raises(ValueError):
         make_batched("nope")
+    with pytest.raises(ValueError, match="unknown game"):
+        make_batched(["reward_report_v0"])
+    env = BatchedRewardReport(num_games=2, n_labelers=2, n_outcomes=2)
+    env.reset()
+    with pytest.raises(ValueError, match="shape"):
+        env.step([[[0.1, 0.2], [0.1]], [[0.1, 0.2], [0.1, 0.3]]])
 
 
 def test_fast_reductions_are_bit_identical_to_numpy():
