@@ -23,7 +23,7 @@ uniform / all-ones vector). With ``report_size=True``, ``a[K]`` reports the size
 
 **Observation** (``float64``): ``[r_i (K) | w_i / max_size | round / max_cycles |
 last policy (K)]``; the last policy is the reference policy before the first round. A
-labeler never sees the others' private types. ``OBSERVATION_LAYOUT`` names the slices.
+labeler never sees the others' private types. ``observation_layout(K)`` names the slices.
 
 **Info** per agent each step: ``valuation`` ``<theta, r_i>``, ``payment``, ``utility``,
 ``truthful_utility`` (had it reported its type, others' reports fixed), ``gain`` =
