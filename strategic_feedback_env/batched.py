@@ -52,6 +52,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
+from mechanisms._ops import sum_last
 from mechanisms.validation import check_positive_int
 
 from .online_feedback.online_feedback import OnlineFeedbackEnv, OnlineFeedbackRounds
@@ -251,7 +252,7 @@ class BatchedOnlineFeedback(OnlineFeedbackRounds, BatchedLabelerGame):
             report=x, signal=self.signals.copy(), target=self.targets.copy(), weights=self.weights.copy(),
             y=self.y.copy(), q=self.q.copy(),
             regret=self.aggregate_loss_sum - self.labeler_loss_sums.min(-1),
-            social_welfare=res["utility"].sum(-1),
+            social_welfare=sum_last(res["utility"]),
         )
         return res["utility"], infos
 

@@ -120,6 +120,6 @@ def resolve_round(mechanism, reports, reported_sizes, rewards, sizes, reference,
         "truthful_utility": truthful_utilities,
         "gain": utilities - truthful_utilities,
         "policy": out.policy,
-        "social_welfare": (sizes * valuations).sum(-1),
-        "total_payment": out.payments.sum(-1),
+        "social_welfare": sum_last(sizes * valuations),
+        "total_payment": sum_last(out.payments),
     }
