@@ -1,11 +1,11 @@
 """Labeler agents: heuristic misreporters, white-box adversaries, RL labelers, and the DSIC audit.
 
-* :mod:`agents.policies`: the policy interface (``obs -> action``, SB3-style ``predict``)
+* :mod:`strategic_feedback_env.agents.policies`: the policy interface (``obs -> action``, SB3-style ``predict``)
   and the misreport families of [SUN] and [HD];
-* :mod:`agents.gradient`: white-box best responses through the mechanism (torch twin);
-* :mod:`agents.learning`: stable-baselines3 labelers (best response, independent learners,
+* :mod:`strategic_feedback_env.agents.gradient`: white-box best responses through the mechanism (torch twin);
+* :mod:`strategic_feedback_env.agents.learning`: stable-baselines3 labelers (best response, independent learners,
   parameter sharing), saved with a JSON sidecar;
-* :mod:`agents.dsic_audit`: the empirical DSIC audit (MODEL.md section 3).
+* :mod:`strategic_feedback_env.agents.dsic_audit`: the empirical DSIC audit (MODEL.md section 3).
 
 The learning names are imported on first use (they load stable-baselines3 and torch).
 """

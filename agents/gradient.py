@@ -3,7 +3,7 @@
 * :class:`GradientAdversary` ([SUN] game, MODEL.md section 1): maximises the labeler's true
   utility ``w_i <theta*(r~, w~), r_i> - p_i(r~, w~)`` over its own report ``(r~_i, w~_i)``,
   the others' reports fixed, by projected gradient ascent through the torch twin of the
-  mechanism (:func:`mechanisms.differentiable.torch_outcome`), from several starts (the
+  mechanism (:func:`strategic_feedback_env.mechanisms.differentiable.torch_outcome`), from several starts (the
   truthful report, the Thm 4.2 exaggeration, random points). The report is parameterised
   as the env's action ``a in [0, 1]^K`` normalised by sum or max, so "projection" is a clip
   to the box and every iterate is a valid report. Candidates are re-scored in numpy, so the
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import mechanisms
-from mechanisms.differentiable import torch_outcome
-from mechanisms.sw_max import SocialWelfareMaximizer
+from strategic_feedback_env import mechanisms
+from strategic_feedback_env.mechanisms.differentiable import torch_outcome
+from strategic_feedback_env.mechanisms.sw_max import SocialWelfareMaximizer
 from strategic_feedback_env.reward_report import rules
 
 

@@ -1,6 +1,6 @@
 """Learning labelers: stable-baselines3 (PPO, SAC) agents for both games.
 
-* :class:`LearnedPolicy`: an SB3 model as a :class:`~agents.policies.LabelerPolicy`
+* :class:`LearnedPolicy`: an SB3 model as a :class:`~strategic_feedback_env.agents.policies.LabelerPolicy`
   (``obs (..., obs_dim) -> action (..., act_dim)``, deterministic), saved as the SB3 zip plus a
   JSON sidecar (algo, game, :class:`GameSpec`, env config, seed, timesteps, versions, agent-id
   handling, action parameterisation) and loaded with checks.
@@ -56,8 +56,8 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
 import strategic_feedback_env
-from experiments.results import atomic_write_bytes, package_versions, to_json
-from mechanisms.validation import check_positive_int
+from strategic_feedback_env.experiments.results import atomic_write_bytes, package_versions, to_json
+from strategic_feedback_env.mechanisms.validation import check_positive_int
 from strategic_feedback_env.labeler_game import agent_index as labeler_index
 from strategic_feedback_env.reward_report import rules
 from strategic_feedback_env.single_agent import policy_callable

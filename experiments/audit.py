@@ -3,7 +3,7 @@
 Each registered mechanism is audited in the game it belongs to: online rules (``average``,
 ``median``, ``online_weighted``, ``hedge``) in the online-feedback game of [HD], the others
 (``sw_max``, ``affine_maximizer``) in the reward-report game of [SUN]. One cell = (game, mechanism, adversary): a call of
-:func:`agents.audit` whose overall and per-labeler rows are saved as a part, so an
+:func:`strategic_feedback_env.agents.audit` whose overall and per-labeler rows are saved as a part, so an
 interrupted audit resumes where it stopped (MODEL.md section 3).
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-import mechanisms
+from strategic_feedback_env import mechanisms
 import strategic_feedback_env
-from agents import adversary_names
-from agents import audit as run_audit
-from agents.dsic_audit import DEFAULT_ADVERSARIES
+from strategic_feedback_env.agents import adversary_names
+from strategic_feedback_env.agents import audit as run_audit
+from strategic_feedback_env.agents.dsic_audit import DEFAULT_ADVERSARIES
 from strategic_feedback_env.labeler_game import agent_index
 
 

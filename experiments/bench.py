@@ -142,7 +142,7 @@ def _fit_slope(xs, ts):
 
 def _scaling(values, fixed, vary, min_time, seed):
     """Rows ``{vary: v, "env_step_s": ..., "mechanism_s": ...}`` for a batched step (B=1)."""
-    import mechanisms
+    from strategic_feedback_env import mechanisms
     from strategic_feedback_env.batched import BatchedRewardReport
 
     rows = []

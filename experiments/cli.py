@@ -55,7 +55,7 @@ def _names(text: str) -> list[str]:
 
 
 def _game_options(p):
-    """The games' options shared by ``audit`` and ``train`` (read by :func:`experiments.audit.env_config`)."""
+    """The games' options shared by ``audit`` and ``train`` (read by :func:`strategic_feedback_env.experiments.audit.env_config`)."""
     p.add_argument("--n-labelers", type=int, default=5)
     p.add_argument("--n-outcomes", type=int, default=10, help="K of the reward-report game (default 10)")
     p.add_argument("--lam", type=float, default=0.1, help="lam of sw_max / affine_maximizer (default 0.1)")

@@ -1,4 +1,4 @@
-"""What each ``sfe`` subcommand does with its parsed arguments (see :mod:`experiments.cli`)."""
+"""What each ``sfe`` subcommand does with its parsed arguments (see :mod:`strategic_feedback_env.experiments.cli`)."""
 
 from __future__ import annotations
 
@@ -135,8 +135,8 @@ def audit(args) -> int:
 
 def train(args) -> int:
     import strategic_feedback_env
-    from agents import audit as run_audit
-    from agents import learning
+    from strategic_feedback_env.agents import audit as run_audit
+    from strategic_feedback_env.agents import learning
 
     try:
         game = audit_exp.game_of(args.mechanism)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import mechanisms
+from strategic_feedback_env import mechanisms
 from strategic_feedback_env.online_feedback import rules
 
 from .stats import bootstrap_slope_ci
@@ -72,7 +72,7 @@ def strategy_policy(strategy: str, args, folder, train: bool = True):
     under ``online_weighted`` for ``args.learn_timesteps`` steps, saved in the run folder and
     reused on resume). ``train=False``: load the saved learned policy, never train it (the
     cells of a run, which may run in parallel, only load what the driver trained)."""
-    from agents import Extreme, Shade, Truthful, spec_of
+    from strategic_feedback_env.agents import Extreme, Shade, Truthful, spec_of
     from strategic_feedback_env import online_feedback_v0
 
     spec = spec_of(online_feedback_v0.parallel_env(n_labelers=args.n_labelers))
@@ -82,7 +82,7 @@ def strategy_policy(strategy: str, args, folder, train: bool = True):
         return Shade(spec, factor=0.5)
     if strategy == "extreme":
         return Extreme(spec)
-    from agents import learning
+    from strategic_feedback_env.agents import learning
 
     path = folder.path / "models" / "learned"
     if path.with_suffix(".zip").exists():

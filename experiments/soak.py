@@ -1,6 +1,6 @@
 """Long-run soak of the games and the online mechanism (project issue "Reliability").
 
-``python -m experiments.soak [--steps 1000000] [--quick]`` runs, for ``N = --steps``:
+``python -m strategic_feedback_env.experiments.soak [--steps 1000000] [--quick]`` runs, for ``N = --steps``:
 
 * ``parallel``: the scalar PettingZoo game ``online_feedback_v0.parallel_env(mechanism=
   "online_weighted")`` for ``N`` rounds (reset every episode; each labeler plays truthful or
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.results import atomic_write_bytes, to_json
-from experiments.tables import format_table
+from strategic_feedback_env.experiments.results import atomic_write_bytes, to_json
+from strategic_feedback_env.experiments.tables import format_table
 
 SUM_TOL = 1e-9
 PARTS = ("parallel", "batched_online", "batched_reward_report", "mechanism")
@@ -278,7 +278,7 @@ def soak_mechanism(rounds: int, batch: int = 64, n: int = 5, seed: int = 0, name
     random quarter replaced by uniform/extreme reports; ``y ~ Bernoulli(q)``. Random numbers are
     drawn ``chunk`` rounds at a time so the loop measures the mechanism, not the generator.
     """
-    import mechanisms
+    from strategic_feedback_env import mechanisms
 
     mech = mechanisms.make(name, horizon=horizon or rounds)
     mech.reset(n, (batch,))
@@ -352,7 +352,7 @@ COLUMNS = [("part", "part", "{}"), ("steps", "steps", "{:,}"), ("num_games", "B"
 
 
 def format_results(results: list[dict]) -> str:
-    """The figures as an aligned table (:func:`experiments.tables.format_table`), then each part's config."""
+    """The figures as an aligned table (:func:`strategic_feedback_env.experiments.tables.format_table`), then each part's config."""
     rows = [{head: fmt.format(r[k]) if r.get(k) is not None else "-" for k, head, fmt in COLUMNS} for r in results]
     lines = [format_table(rows, [head for _, head, _ in COLUMNS])]
     for r in results:
@@ -362,7 +362,7 @@ def format_results(results: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.soak", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m strategic_feedback_env.experiments.soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=lambda s: int(float(s)), default=1_000_000,
                    help="steps per part (game-rounds for the batched games; default 1e6)")
     p.add_argument("--quick", action="store_true", help="10,000 steps per part (overrides --steps)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.stats import Z95, mean_ci
+from strategic_feedback_env.agents.stats import Z95, mean_ci
 
 __all__ = ["Z95", "bootstrap_slope_ci", "loglog_slope", "mean_ci"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import mechanisms
+from strategic_feedback_env import mechanisms
 
 from .stats import mean_ci
 

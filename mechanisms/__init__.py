@@ -3,7 +3,7 @@
 Pure numpy, vectorised over leading batch dimensions (reports ``(..., n, K)``, sizes
 ``(..., n)``); the maths is in ``MODEL.md`` sections 1 and 2.
 
->>> import mechanisms
+>>> from strategic_feedback_env import mechanisms
 >>> m = mechanisms.make("affine_maximizer", lam=0.1)
 >>> out = m.outcome(reports, sizes)          # out.policy (..., K), out.payments (..., n)
 >>> mechanisms.utility(out.policy, out.payments, true_rewards, true_sizes)

@@ -1,8 +1,8 @@
 """The few array operations the mechanism formulas need, for numpy and for torch.
 
-The formulas in :mod:`mechanisms.regularizers` and :mod:`mechanisms.sw_max` are written once
+The formulas in :mod:`strategic_feedback_env.mechanisms.regularizers` and :mod:`strategic_feedback_env.mechanisms.sw_max` are written once
 against this interface, so the numpy mechanisms and their differentiable torch twin
-(:mod:`mechanisms.differentiable`) cannot drift apart. numpy and torch already agree on
+(:mod:`strategic_feedback_env.mechanisms.differentiable`) cannot drift apart. numpy and torch already agree on
 ``exp``, ``log``, ``sum``, ``amax``, ``cumsum``, ``maximum``, ``where`` and ``clip`` (torch
 accepts ``axis=``/``keepdims=``); only the calls below differ.
 """

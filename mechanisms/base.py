@@ -41,7 +41,7 @@ class Mechanism:
     """A training/aggregation rule plus a payment rule.
 
     Subclasses implement :meth:`outcome`. ``online`` is True for rules whose weights
-    carry over between rounds (:class:`mechanisms.online.OnlineMechanism`).
+    carry over between rounds (:class:`strategic_feedback_env.mechanisms.online.OnlineMechanism`).
     """
 
     name: str = "mechanism"

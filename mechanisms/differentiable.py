@@ -1,7 +1,7 @@
 """Torch twin of the SW-Max mechanisms, differentiable w.r.t. the reports and sizes.
 
-It runs the *same* formulas as the numpy mechanisms (:func:`mechanisms.sw_max.sw_max_core`
-with :class:`mechanisms._ops.TorchOps`), so the two cannot drift; the white-box gradient
+It runs the *same* formulas as the numpy mechanisms (:func:`strategic_feedback_env.mechanisms.sw_max.sw_max_core`
+with :class:`strategic_feedback_env.mechanisms._ops.TorchOps`), so the two cannot drift; the white-box gradient
 adversary of :mod:`agents` differentiates a labeler's utility through it.
 """
 

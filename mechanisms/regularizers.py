@@ -7,7 +7,7 @@ and a full-support reference policy ``ref`` broadcastable to ``S``, and returns
     policy = argmax_{theta in simplex} <theta, S> - lam * D(theta || ref)
     value  = max   _{theta in simplex} <theta, S> - lam * D(theta || ref)
 
-The formulas are written against :mod:`mechanisms._ops` so numpy and torch share them.
+The formulas are written against :mod:`strategic_feedback_env.mechanisms._ops` so numpy and torch share them.
 
 * KL: ``theta ∝ ref * exp(S / lam)`` and ``value = lam * log Z`` (log-sum-exp, no overflow).
 * chi2: ``D = sum_x ref(x) (theta(x)/ref(x) - 1)^2``. KKT gives

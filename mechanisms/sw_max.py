@@ -52,7 +52,7 @@ class SocialWelfareMaximizer(Mechanism):
     lam : float, default 1.0
         Regularisation strength ``lam > 0``.
     regularizer : {"kl", "chi2", "tv"}, default "kl"
-        ``D`` in the objective (see :mod:`mechanisms.regularizers`).
+        ``D`` in the objective (see :mod:`strategic_feedback_env.mechanisms.regularizers`).
     reference : array (K,) or None, default None
         Reference policy ``pi_ref`` (full support); ``None`` means uniform.
         ``outcome(..., reference=...)`` overrides it for one call.

@@ -39,7 +39,7 @@ Contracts
 
 Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 2.4-2.6 million
 labeler-steps/s on one core (``sfe bench``). The short-axis reductions use the bit-identical
-column forms of :mod:`mechanisms._ops`, and the mechanism and the rules write into fresh
+column forms of :mod:`strategic_feedback_env.mechanisms._ops`, and the mechanism and the rules write into fresh
 temporaries they own (``NumpyOps.iadd``/``imul``/``iexp``, ``normalise(..., overwrite=True)``), so
 few large arrays are allocated per step. With ``redraw_types="round"`` the info arrays
 ``true_reward``/``true_size`` are the round's type arrays themselves (the env draws new ones
@@ -52,8 +52,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
-from mechanisms._ops import sum_last
-from mechanisms.validation import check_positive_int
+from strategic_feedback_env.mechanisms._ops import sum_last
+from strategic_feedback_env.mechanisms.validation import check_positive_int
 
 from .online_feedback.online_feedback import OnlineFeedbackEnv, OnlineFeedbackRounds
 from .reward_report import rules as rr_rules

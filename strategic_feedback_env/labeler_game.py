@@ -15,9 +15,9 @@ import numpy as np
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
-import mechanisms
-from mechanisms import Mechanism
-from mechanisms.validation import check_positive_int
+from strategic_feedback_env import mechanisms
+from strategic_feedback_env.mechanisms import Mechanism
+from strategic_feedback_env.mechanisms.validation import check_positive_int
 
 from . import rendering
 

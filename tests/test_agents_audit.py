@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents import Truthful, audit, spec_of
+from strategic_feedback_env.agents import Truthful, audit, spec_of
 from strategic_feedback_env import reward_report_v0
 
 SMALL = {"n_labelers": 3, "n_outcomes": 4, "mechanism_params": {"lam": 0.1}, "report_size": True, "max_cycles": 3}

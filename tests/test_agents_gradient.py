@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import mechanisms
-from agents import GradientAdversary, MyopicOnlineAdversary
+from strategic_feedback_env import mechanisms
+from strategic_feedback_env.agents import GradientAdversary, MyopicOnlineAdversary
 from strategic_feedback_env import online_feedback_v0, reward_report_v0
 
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import strategic_feedback_env
-from agents import Exaggerate, GameSpec, Truthful, spec_of
-from agents.learning import (
+from strategic_feedback_env.agents import Exaggerate, GameSpec, Truthful, spec_of
+from strategic_feedback_env.agents.learning import (
     LearnedPolicy,
     evaluate_gain,
     to_env_action,
@@ -322,7 +322,7 @@ def test_save_is_atomic_and_records_a_mechanism_object(tmp_path):
     """A config holding a Mechanism object is saved as its name and parameters; no temp files remain."""
     import json
 
-    import mechanisms
+    from strategic_feedback_env import mechanisms
 
     config = {"n_labelers": 2, "n_outcomes": 3, "mechanism": mechanisms.make("sw_max", lam=0.5), "max_cycles": 1}
     policy, _ = train_best_response("reward_report_v0", config, timesteps=64, n_envs=2, seed=0)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import strategic_feedback_env
-from agents import Exaggerate, Extreme, Mix, Random, Shade, SizeScaling, Truthful, make_policy, spec_of
+from strategic_feedback_env.agents import Exaggerate, Extreme, Mix, Random, Shade, SizeScaling, Truthful, make_policy, spec_of
 from strategic_feedback_env import online_feedback_v0, reward_report_v0
 
 

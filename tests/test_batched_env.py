@@ -162,7 +162,7 @@ def test_bad_config_rejected():
 
 
 def test_fast_reductions_are_bit_identical_to_numpy():
-    from mechanisms._ops import max_last, sum_last
+    from strategic_feedback_env.mechanisms._ops import max_last, sum_last
 
     rng = np.random.default_rng(0)
     for K in list(range(1, 20)) + [31, 32, 33, 64, 65]:
@@ -178,7 +178,7 @@ def test_fast_reductions_are_bit_identical_to_numpy():
 def test_large_batch_matches_scalar_reductions_path():
     """B large takes the column-reduction path; each game must still equal a B=1 rerun of its
     own reports through the same rules (the mechanism is row-independent)."""
-    import mechanisms
+    from strategic_feedback_env import mechanisms
     from strategic_feedback_env.reward_report import rules
 
     rng = np.random.default_rng(2)
@@ -196,7 +196,7 @@ def test_large_batch_matches_scalar_reductions_path():
 
 @pytest.mark.parametrize("regularizer", ["kl", "chi2", "tv"])
 def test_value_only_solvers_match_full_solvers(regularizer):
-    from mechanisms.regularizers import SOLVERS, VALUE_SOLVERS
+    from strategic_feedback_env.mechanisms.regularizers import SOLVERS, VALUE_SOLVERS
 
     rng = np.random.default_rng(1)
     for shape in ((7,), (3, 5, 7), (600, 5, 10)):
@@ -210,7 +210,7 @@ def test_value_only_solvers_match_full_solvers(regularizer):
 @pytest.mark.parametrize("name", ["affine_maximizer", "sw_max"])
 @pytest.mark.parametrize("regularizer", ["kl", "chi2", "tv"])
 def test_round_outcomes_fast_path_matches_public_methods(name, regularizer):
-    import mechanisms
+    from strategic_feedback_env import mechanisms
 
     rng = np.random.default_rng(3)
     mech = mechanisms.make(name, lam=0.3, regularizer=regularizer)
@@ -231,7 +231,7 @@ def test_round_outcomes_fast_path_matches_public_methods(name, regularizer):
 
 @pytest.mark.parametrize("name", ["average", "median", "online_weighted", "hedge"])
 def test_online_round_outcomes_match_public_methods(name):
-    import mechanisms
+    from strategic_feedback_env import mechanisms
 
     rng = np.random.default_rng(4)
     for shape in ((5, 2), (600, 5, 3)):
@@ -249,7 +249,7 @@ def test_online_round_outcomes_match_public_methods(name):
 
 
 def test_sum_rows_is_bit_identical_to_numpy():
-    from mechanisms._ops import sum_rows
+    from strategic_feedback_env.mechanisms._ops import sum_rows
 
     rng = np.random.default_rng(0)
     for n in (1, 2, 3, 5, 8, 9, 16, 17, 40, 300):

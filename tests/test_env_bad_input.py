@@ -222,7 +222,7 @@ def test_online_feedback_bad_config(kwargs, pattern):
 
 
 def test_mechanism_object_with_params_is_rejected():
-    import mechanisms
+    from strategic_feedback_env import mechanisms
 
     with pytest.raises(ValueError, match="mechanism_params only apply"):
         reward_report_v0.parallel_env(mechanism=mechanisms.make("sw_max"), mechanism_params={"lam": 1.0})

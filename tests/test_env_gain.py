@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import mechanisms
+from strategic_feedback_env import mechanisms
 from strategic_feedback_env import reward_report_v0
 
 LAM = 0.3

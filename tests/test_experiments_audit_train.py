@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from experiments import cli
-from experiments.bench import PPO_SETTINGS
+from strategic_feedback_env.experiments import cli
+from strategic_feedback_env.experiments.bench import PPO_SETTINGS
 
 TINY = ["--quick", "--episodes", "4", "--no-progress"]
 
@@ -58,7 +58,7 @@ def test_audit_rejects_unknown_names_in_one_line(tmp_path, capsys):
 
 
 def test_train_saves_a_loadable_labeler_and_reports_its_gain(tmp_path, capsys):
-    from agents.learning import LearnedPolicy
+    from strategic_feedback_env.agents.learning import LearnedPolicy
 
     out_dir = tmp_path / "train"
     code, out, _ = run(["train", "--quick", "--no-progress", "--mechanism", "sw_max", "--timesteps", "3000",
@@ -109,7 +109,7 @@ def test_quick_bench_reports_throughput_ratios_and_scaling(tmp_path, capsys):
 
 
 def test_regret_trains_the_learned_policy_once_for_all_cells(tmp_path, capsys, monkeypatch):
-    from agents import learning
+    from strategic_feedback_env.agents import learning
 
     calls = []
     original = learning.train_best_response
@@ -122,7 +122,7 @@ def test_regret_trains_the_learned_policy_once_for_all_cells(tmp_path, capsys, m
     # A cell (possibly one of many parallel Ray tasks) only loads the driver's model, never trains.
     from types import SimpleNamespace
 
-    from experiments import commands
+    from strategic_feedback_env.experiments import commands
 
     empty = SimpleNamespace(path=tmp_path / "empty")
     args = SimpleNamespace(n_labelers=3, seed=0, learn_timesteps=300, bias=0.1, outcome_model="probability", games=2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments import cli
+from strategic_feedback_env.experiments import cli
 
 pytest.importorskip("ray", reason="install the [ray] extra: pip install strategic-feedback-env[ray]")
 

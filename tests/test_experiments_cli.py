@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from experiments import cli
-from experiments.regret import fit_slopes, run_games
+from strategic_feedback_env.experiments import cli
+from strategic_feedback_env.experiments.regret import fit_slopes, run_games
 
 
 def run(argv, capsys):
@@ -98,7 +98,7 @@ def test_regret_slopes_separate_average_from_online_weighted():
 
 @pytest.mark.parametrize("module, extra", [("pygame", "bench"), ("ray", "ray")])
 def test_a_missing_optional_package_is_one_line_naming_its_extra(module, extra, monkeypatch, tmp_path, capsys):
-    from experiments import commands
+    from strategic_feedback_env.experiments import commands
 
     def missing(args):
         raise ModuleNotFoundError(f"No module named '{module}'", name=module)

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from experiments.results import RunFolder, RunFolderError, atomic_write_bytes
+from strategic_feedback_env.experiments.results import RunFolder, RunFolderError, atomic_write_bytes
 
 
 def test_config_records_seed_and_versions(tmp_path):

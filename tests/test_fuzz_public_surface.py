@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mechanisms
+from strategic_feedback_env import mechanisms
 from strategic_feedback_env import online_feedback_v0, reward_report_v0
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,

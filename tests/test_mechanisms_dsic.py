@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import logsumexp
 
-import mechanisms
+from strategic_feedback_env import mechanisms
 
 REGS = ["kl", "chi2", "tv"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import mechanisms
+from strategic_feedback_env import mechanisms
 
 SW = ["sw_max", "affine_maximizer"]
 ONLINE = ["average", "median", "online_weighted", "hedge"]
@@ -180,7 +180,7 @@ def test_unilateral_outcomes_validate_alternatives(name):
 
 def test_torch_twin_rejects_online_mechanisms():
     torch = pytest.importorskip("torch")
-    from mechanisms.differentiable import torch_outcome
+    from strategic_feedback_env.mechanisms.differentiable import torch_outcome
 
     with pytest.raises(ValueError, match="sw_max or affine_maximizer"):
         torch_outcome(mechanisms.make("average"), torch.tensor(GOOD))

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import mechanisms
+from strategic_feedback_env import mechanisms
 
 
 def exaggerate(r_i, eps, normalization):

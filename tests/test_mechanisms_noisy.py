@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mechanisms
+from strategic_feedback_env import mechanisms
 
 
 def seen(x, noise):

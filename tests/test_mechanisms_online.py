@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mechanisms
+from strategic_feedback_env import mechanisms
 
 
 def wsu_reference(weights, losses, eta):

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog, minimize
 from scipy.special import xlogy
 
-import mechanisms
+from strategic_feedback_env import mechanisms
 
 SETTINGS = settings(deadline=None, derandomize=True, max_examples=100)
 

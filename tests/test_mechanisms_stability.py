@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from scipy.optimize import brentq, linprog
 from scipy.special import logsumexp, softmax
 
-import mechanisms
+from strategic_feedback_env import mechanisms
 
 LAMS = [1e-2, 1e-4, 1e-6]
 SIZES = [1.0, 1e2, 1e4, 1e6]

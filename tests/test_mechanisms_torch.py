@@ -14,8 +14,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mechanisms
-from mechanisms.differentiable import torch_outcome
+from strategic_feedback_env import mechanisms
+from strategic_feedback_env.mechanisms.differentiable import torch_outcome
 
 REGS = ["kl", "chi2", "tv"]
 NAMES = ["sw_max", "affine_maximizer"]

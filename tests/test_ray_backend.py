@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from experiments import ray_backend
-from experiments.ray_backend import RayNotInstalledError, add_backend_arguments, run_cells
+from strategic_feedback_env.experiments import ray_backend
+from strategic_feedback_env.experiments.ray_backend import RayNotInstalledError, add_backend_arguments, run_cells
 
 ACCURACIES = np.linspace(0.05, 0.5, 3)
 
@@ -27,7 +27,7 @@ def truthful_policy(obs):
 
 def regret_cell(cell):
     """One regret cell; all randomness comes from the cell's seed."""
-    from experiments.regret import run_games
+    from strategic_feedback_env.experiments.regret import run_games
 
     return run_games(cell["mechanism"], cell["horizon"], cell["games"], truthful_policy, ACCURACIES, 0.1,
                      seed=cell["seed"])

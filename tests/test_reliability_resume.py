@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments import audit as audit_exp
-from experiments import cli
-from experiments import regret as regret_exp
+from strategic_feedback_env.experiments import audit as audit_exp
+from strategic_feedback_env.experiments import cli
+from strategic_feedback_env.experiments import regret as regret_exp
 
 REGRET = ["regret", "--mechanisms", "average,online_weighted", "--horizons", "40,80", "--games", "2",
           "--strategies", "truthful,shade", "--seed", "3", "--no-progress"]
@@ -116,7 +116,7 @@ def test_real_process_killed_after_first_part_then_resumed(sig, tmp_path):
             "--strategies", "truthful", "--seed", "5", "--no-progress"]
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", *argv, "--out", str(out)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "strategic_feedback_env.experiments.cli", *argv, "--out", str(out)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -206,7 +206,7 @@ def test_corrupt_part_is_moved_aside_and_recomputed(damage, reference, tmp_path,
 
 
 def test_load_part_of_a_corrupt_file_names_it(tmp_path):
-    from experiments.results import RunFolder, RunFolderError
+    from strategic_feedback_env.experiments.results import RunFolder, RunFolderError
 
     folder = RunFolder(tmp_path / "run", {"seed": 0}, command="regret")
     folder.save_part("a", [1, 2])

@@ -2,7 +2,7 @@
 
 Weights stay on the simplex, nothing becomes NaN/inf, observations stay in [0, 1], and memory
 traced by ``tracemalloc`` does not grow over the run. The full 1e6-step soak is
-``python -m experiments.soak``.
+``python -m strategic_feedback_env.experiments.soak``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments import soak
+from strategic_feedback_env.experiments import soak
 
 
 # Aggregates (hence the "last aggregate" observation) can exceed 1 by one ulp: see

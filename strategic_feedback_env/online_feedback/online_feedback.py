@@ -54,7 +54,7 @@ from gymnasium.utils import EzPickle
 from pettingzoo.utils import wrappers
 from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
-from mechanisms.validation import as_float_array
+from strategic_feedback_env.mechanisms.validation import as_float_array
 
 from ..labeler_game import LabelerGame, build_mechanism
 from . import rules

@@ -59,7 +59,7 @@ from gymnasium.utils import EzPickle
 from pettingzoo.utils import wrappers
 from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
-from mechanisms.validation import check_number, check_positive_int, check_reference
+from strategic_feedback_env.mechanisms.validation import check_number, check_positive_int, check_reference
 
 from ..labeler_game import LabelerGame, build_mechanism
 from . import rules

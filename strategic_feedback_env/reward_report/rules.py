@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-import mechanisms
-from mechanisms._ops import max_last, sum_last
+from strategic_feedback_env import mechanisms
+from strategic_feedback_env.mechanisms._ops import max_last, sum_last
 
 
 def observation_layout(K: int) -> dict:
