@@ -33,6 +33,7 @@ import warnings
 
 import numpy as np
 
+from .plotting import scaling_figure
 from .stats import loglog_slope
 
 __all__ = ["PPO_SETTINGS", "format_bench", "run_bench"]
@@ -184,26 +185,6 @@ def _slopes(rows, key):
     return out
 
 
-def _figure(scaling):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 4))
-    for ax, key, fixed in ((fig.add_subplot(1, 2, 1), "n", "K=10"), (fig.add_subplot(1, 2, 2), "K", "n=5")):
-        rows = scaling[key]
-        xs = [r[key] for r in rows]
-        for col, label in (("env_step_s", "batched env step (B=1)"), ("mechanism_s", "mechanism (outcome + unilateral)")):
-            ax.loglog(xs, [r[col] for r in rows], "o-", label=f"{label}, slope {scaling['slopes'][key][col]['last_pair']:.2f} (last two)")
-        x0, x1 = xs[0], xs[-1]
-        t1 = rows[-1]["env_step_s"]
-        ax.loglog([x0, x1], [t1 * x0 / x1, t1], "k:", label="slope 1")
-        ax.set_xlabel(key)
-        ax.set_ylabel("seconds per step")
-        ax.set_title(f"scaling in {key} ({fixed})")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
 def run_bench(quick: bool = False, seed: int = 0, progress: bool = True) -> dict:
     """Measure throughput and scaling in this process; returns plain dicts and a matplotlib Figure.
 
@@ -292,7 +273,7 @@ def run_bench(quick: bool = False, seed: int = 0, progress: bool = True) -> dict
     _log(progress, "scaling in K ...")
     scaling["K"] = _scaling(K_values, 5, "K", s_time, seed)
     scaling["slopes"] = {"n": _slopes(scaling["n"], "n"), "K": _slopes(scaling["K"], "K")}
-    figure = _figure(scaling)
+    figure = scaling_figure(scaling)
     elapsed = time.perf_counter() - t_start
     _log(progress, f"done in {elapsed:.1f} s")
     return {"throughput": rows, "training": training, "scaling": scaling, "figure": figure, "notes": notes,
