@@ -44,7 +44,7 @@ def reproduce(args) -> int:
     if args.table in sun_tables.UNAVAILABLE_TABLES:
         raise CliError(f"sfe reproduce {args.table}: cannot be rebuilt: {sun_tables.UNAVAILABLE_TABLES[args.table]}")
     memory.require(memory.reproduce_bytes(args.samples, args.noise_samples),
-                   f"sfe reproduce with --samples {args.samples} and --noise-samples {args.noise_samples}")
+                   f"sfe reproduce: --samples {args.samples} and --noise-samples {args.noise_samples}")
     folder = open_run(args)
     rows, noisy = _parts(folder, args, [(part, part) for part in ("table1", "noisy_input")],
                          functools.partial(_reproduce_part, args))
@@ -66,7 +66,7 @@ def reproduce(args) -> int:
 
 def regret(args) -> int:
     memory.require(memory.regret_bytes(args.n_labelers, args.games),
-                   f"sfe regret with --n-labelers {args.n_labelers} and --games {args.games}")
+                   f"sfe regret: --n-labelers {args.n_labelers} and --games {args.games}")
     cells = [(s, m, T) for s in args.strategies for m in args.mechanisms for T in args.horizons]
     folder = open_run(args, resolved={"cells": cells})
     if "learned" in args.strategies:  # trained (or loaded) once here, before the cells load it
@@ -119,9 +119,9 @@ def _game_memory(args, game: str, learners, timesteps: int) -> float:
     return memory.game_bytes(game, args.n_labelers, K) + max(learned, default=0.0)
 
 
-def _require_game_memory(args, command: str, game: str, learners, timesteps: int) -> None:
+def _require_game_memory(args, game: str, learners, timesteps: int) -> None:
     memory.require(_game_memory(args, game, learners, timesteps),
-                   f"sfe {command} with --n-labelers {args.n_labelers} and --n-outcomes {args.n_outcomes}")
+                   f"--n-labelers {args.n_labelers} and --n-outcomes {args.n_outcomes}")
 
 
 def audit(args) -> int:
@@ -129,7 +129,7 @@ def audit(args) -> int:
         todo = audit_exp.cells(args)
         for mech in dict.fromkeys(m for m, _ in todo):
             timesteps = max(args.ppo_timesteps, args.sac_timesteps)
-            _require_game_memory(args, "audit", audit_exp.game_of(mech),
+            _require_game_memory(args, audit_exp.game_of(mech),
                                  [a for m, a in todo if m == mech and a in LEARNERS], timesteps)
         audit_exp.check_options(args, todo)
     except ValueError as exc:
@@ -154,7 +154,8 @@ def audit(args) -> int:
             "payment", "social_welfare", "ir_violations", "verdict"]
     return _finish(folder, [
         "Empirical DSIC audit: gain = adversary's return - truthful return per episode (paired, same seeds), "
-        "95% CI; utilities and payments per labeler and episode; labeler = the labelers that deviate",
+        "95% CI; utilities and payments per labeler and episode; labeler = the labelers that deviate "
+        "(joint rows: gain against each one's own truthful report, the others as played)",
         "", format_table(rows, cols),
     ])
 
@@ -167,7 +168,7 @@ def train(args) -> int:
         game = audit_exp.game_of(args.mechanism)
         if args.game != game:
             raise ValueError(f"mechanism {args.mechanism!r} belongs to {game}, not {args.game}")
-        _require_game_memory(args, "train", game, [args.algo if args.mode != "shared" else "shared"], args.timesteps)
+        _require_game_memory(args, game, [args.algo if args.mode != "shared" else "shared"], args.timesteps)
         config = audit_exp.env_config(args, args.mechanism)
         agents = strategic_feedback_env.make(game, **config).possible_agents  # bad game options fail here
     except ValueError as exc:

@@ -39,11 +39,11 @@ def _size(nbytes: float) -> str:
     return f"{nbytes / 1e3:.3g} kB"
 
 
-def require(nbytes: float, what: str) -> None:
-    """``ValueError`` if ``nbytes`` exceed the memory available, naming ``what`` needs it."""
+def require(nbytes: float, options: str) -> None:
+    """``ValueError`` if ``nbytes`` exceed the memory available, naming the ``options`` that need it."""
     available = available_bytes()
     if available is not None and nbytes > available:
-        raise ValueError(f"{what} needs about {_size(nbytes)} of memory; {_size(available)} is available")
+        raise ValueError(f"{options} need about {_size(nbytes)} of memory; {_size(available)} is available")
 
 
 def game_bytes(game: str, n: int, K: int = 0) -> float:

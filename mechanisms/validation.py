@@ -8,6 +8,8 @@ from ._ops import max_last, sum_last
 
 NORMALIZATIONS = (None, "sum", "max")
 NORMALIZATION_TOL = 1e-6
+# Entries this close outside a box (a few ulps of rounding, e.g. 1 + 2**-52) are clipped into it.
+BOX_TOL = 1e-12
 
 
 def check_number(value, name: str) -> float:
@@ -55,6 +57,25 @@ def as_float_array(x, name: str) -> np.ndarray:
     return arr
 
 
+def exact(x) -> str:
+    """``x`` in the fewest digits that give back exactly ``x`` (``0``, ``1e-06``, ``1.0000000000000002``)."""
+    x = float(x)
+    short = format(x, "g")
+    return short if float(short) == x else repr(x)
+
+
+def clip_to_box(x: np.ndarray, low: float, high: float, name: str, extremes=None) -> np.ndarray:
+    """``x`` (finite) with entries within ``BOX_TOL`` of ``[low, high]`` clipped into it; any entry
+    farther out is a ``ValueError`` showing the extremes to full precision. ``extremes``: ``(x.min(),
+    x.max())`` when the caller has them."""
+    lo, hi = (x.min(), x.max()) if extremes is None else extremes
+    if low <= lo and hi <= high:
+        return x
+    if lo < low - BOX_TOL or hi > high + BOX_TOL:
+        raise ValueError(f"{name} must lie in [{exact(low)}, {exact(high)}], got min {exact(lo)}, max {exact(hi)}")
+    return np.clip(x, low, high)
+
+
 def check_reports(reports, normalization=None, low=0.0, high=1.0) -> np.ndarray:
     """Reports of shape ``(..., n, K)`` with entries in ``[low, high]``, normalised if asked."""
     r = as_float_array(reports, "reports")
@@ -62,8 +83,7 @@ def check_reports(reports, normalization=None, low=0.0, high=1.0) -> np.ndarray:
         raise ValueError(f"reports must have shape (..., n, K), got shape {r.shape}")
     if r.shape[-1] < 1 or r.shape[-2] < 1:
         raise ValueError(f"reports need at least one labeler and one outcome, got shape {r.shape}")
-    if np.any(r < low) or np.any(r > high):
-        raise ValueError(f"reports must lie in [{low}, {high}], got min {r.min():.6g}, max {r.max():.6g}")
+    r = clip_to_box(r, float(low), float(high), "reports")
     if normalization == "sum":
         err = np.abs(sum_last(r) - 1.0).max()
         if err > NORMALIZATION_TOL:
@@ -87,7 +107,7 @@ def check_sizes(sizes, reports: np.ndarray) -> np.ndarray:
     if w.ndim == 0 or w.shape[-1] != reports.shape[-2]:
         raise ValueError(f"sizes must have shape (..., n) with n={reports.shape[-2]}, got {w.shape}")
     if np.any(w < 1):
-        raise ValueError(f"sizes must be >= 1, got min {w.min():.6g}")
+        raise ValueError(f"sizes must be >= 1, got min {exact(w.min())}")
     return w
 
 

@@ -53,8 +53,9 @@ from gymnasium import spaces
 from gymnasium.utils import seeding
 
 from strategic_feedback_env.mechanisms._ops import sum_last
-from strategic_feedback_env.mechanisms.validation import check_positive_int
+from strategic_feedback_env.mechanisms.validation import check_positive_int, clip_to_box
 
+from .labeler_game import require_reset
 from .online_feedback.online_feedback import OnlineFeedbackEnv, OnlineFeedbackRounds
 from .reward_report import rules as rr_rules
 from .reward_report.reward_report import RewardReportEnv, RewardReportRounds
@@ -134,9 +135,7 @@ class BatchedLabelerGame:
         lo, hi = a.min(), a.max()  # NaN propagates; inf shows in min or max
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise ValueError("actions contain NaN or inf")
-        if lo < self._low or hi > self._high:
-            raise ValueError(f"actions must lie in [{self._low:g}, {self._high:g}], got min {lo:.6g}, max {hi:.6g}")
-        return a
+        return clip_to_box(a, self._low, self._high, "actions", (lo, hi))
 
     def step(self, actions):
         """Play one round in every game; see the module docstring for the return values."""
@@ -206,6 +205,7 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
     game_info_keys = ("social_welfare", "total_payment", "round")
 
     def truthful_actions(self):
+        require_reset(self._started, "truthful_actions()")
         return rr_rules.truthful_actions(self.rewards, self.sizes, self.max_size, self.report_size)
 
     def _play_round(self, actions):
@@ -241,6 +241,7 @@ class BatchedOnlineFeedback(OnlineFeedbackRounds, BatchedLabelerGame):
     game_info_keys = ("aggregate", "y", "q", "aggregate_loss", "regret", "social_welfare", "round")
 
     def truthful_actions(self):
+        require_reset(self._started, "truthful_actions()")
         return self.signals[..., None].copy()
 
     def _play_round(self, actions):

@@ -56,7 +56,7 @@ from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
 from strategic_feedback_env.mechanisms.validation import as_float_array
 
-from ..labeler_game import LabelerGame, build_mechanism
+from ..labeler_game import CheckedActions, LabelerGame, build_mechanism, require_reset
 from . import rules
 from .rules import OBSERVATION_LAYOUT
 
@@ -148,6 +148,7 @@ class OnlineFeedbackEnv(OnlineFeedbackRounds, LabelerGame, EzPickle):
         return spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float64)
 
     def truthful_actions(self):
+        require_reset(self._started, "truthful_actions()")
         return {a: self.signals[i : i + 1].copy() for i, a in enumerate(self.agents)}
 
     def _play_round(self, action_matrix):
@@ -178,5 +179,5 @@ def raw_env(**config):
 
 
 def env(**config):
-    """The AEC env with PettingZoo's standard wrappers (bounds and order checks)."""
-    return wrappers.OrderEnforcingWrapper(wrappers.AssertOutOfBoundsWrapper(raw_env(**config)))
+    """The AEC env with PettingZoo's order check and each action checked as the ParallelEnv checks it."""
+    return wrappers.OrderEnforcingWrapper(CheckedActions(raw_env(**config)))
