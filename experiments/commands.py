@@ -211,8 +211,8 @@ def _trained_policies(args, folder, game, config, agents, tb):
     models = folder.path / "models"
     saved = [name for name in names if (models / f"{name}.zip").exists()]
     if saved and (len(saved) < len(names) or not folder.has_part("learning_curve")):
-        raise CliError(f"sfe train: {models} holds only part of this run's models ({', '.join(saved)}); "
-                       "cannot resume it: replace the run with --force")
+        raise CliError(f"sfe train: cannot resume {folder.path}: its training stopped while saving "
+                       f"(saved: {', '.join(saved)}); replace the run with --force")
     if saved:
         policies = {name: learning.LearnedPolicy.load(models / name) for name in names}
         curves = folder.load_part("learning_curve")
