@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .config_files import load_config
 from .options import (
+    MAX_SEED,
     audit_adversaries,
     finite_float,
     float_in,
@@ -50,7 +51,7 @@ TWO_LABELERS = "a game of one labeler has no one to misreport against"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed")
+    p.add_argument("--seed", type=int_at_least(0, maximum=MAX_SEED), default=0, help="random seed")
     _run_settings(p)
     p.add_argument("--config", default=None, help="TOML, YAML or JSON file of option values (flags override it); "
                                                   "a run's config.json reruns it")

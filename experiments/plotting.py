@@ -1,8 +1,8 @@
 """Every figure ``sfe`` writes, in one style.
 
 One colour, marker and line style per adversary, mechanism and series name, the same in
-every panel and every command (:func:`style_for`; names this module does not know get a
-stable colour from their hash, so new adversaries and mechanisms inherit the scheme);
+every panel and every command (:func:`style_for`; names this module does not list get a
+stable style from their hash, so new adversaries and mechanisms inherit the scheme);
 constrained layout with legends outside the axes, so they never cover data; both axes
 labelled; the confidence level and the number of episodes, games or instances on the figure.
 A new figure should be built from :func:`new_figure`, :func:`style_for` and :func:`legend_below`.
@@ -30,34 +30,32 @@ STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
-# Known names in a fixed order: each gets its own colour and marker in every figure.
-KNOWN = (
-    "truthful", "exaggerate", "mix", "size_scaling", "random", "gradient", "shade", "extreme", "myopic",
-    "ppo", "sac", "shared", "independent",
-    "sw_max", "affine_maximizer", "average", "median", "online_weighted", "hedge",
-    "paper", "ours", "env step", "mechanism alone",
-)
-_COLORS = [matplotlib.colormaps["tab20"](i) for i in (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 1, 3, 5, 7, 9, 11, 13,
-                                                      15, 17, 19)]
+# Known names, in a fixed order per kind: each gets its own colour and marker in every figure.
+ADVERSARIES = ("truthful", "exaggerate", "mix", "size_scaling", "random", "gradient", "shade", "extreme", "myopic",
+               "ppo", "sac", "shared", "independent")
+MECHANISMS = ("sw_max", "affine_maximizer", "average", "median", "online_weighted", "hedge")
+SERIES = ("paper", "ours", "env step", "mechanism alone")
+_TAB10 = [matplotlib.colormaps["tab10"](i) for i in range(10)]
+_DARK2 = [matplotlib.colormaps["Dark2"](i) for i in range(8)]
+_SET1 = [matplotlib.colormaps["Set1"](i) for i in (0, 1, 2, 3, 4, 6, 7, 8)]  # no yellow
+_PALETTES = ((ADVERSARIES, _TAB10 + _DARK2), (MECHANISMS, _SET1), (SERIES, ["0.3", _TAB10[0], _TAB10[0], _TAB10[1]]))
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 _LINES = ("-", "--", "-.", ":")
 
 
 def style_for(name: str) -> dict:
     """``color``, ``marker`` and ``linestyle`` of a series named ``name`` (an adversary, a
-    mechanism, ``labeler_i``, ...): fixed for the names in :data:`KNOWN`, hashed otherwise."""
+    mechanism, ``labeler_i``, ...): fixed per kind for the names above (distinct within a kind),
+    by index for ``labeler_i``, hashed otherwise."""
     labeler = re.fullmatch(r"labeler_(\d+)", name)
-    if labeler:
-        k = int(labeler.group(1))
-        return {"color": matplotlib.colormaps["tab10"](k % 10), "marker": _MARKERS[k % len(_MARKERS)],
-                "linestyle": _LINES[k % len(_LINES)]}
-    if name in KNOWN:
-        k = KNOWN.index(name)
-        color = _COLORS[k % len(_COLORS)] if k < len(_COLORS) else matplotlib.colormaps["Dark2"](k - len(_COLORS))
-    else:
-        k = zlib.crc32(name.encode())
-        color = matplotlib.colormaps["Dark2"](k % 8)
-    return {"color": color, "marker": _MARKERS[k % len(_MARKERS)], "linestyle": _LINES[k % len(_LINES)]}
+    for names, colors in _PALETTES:
+        if name in names:
+            k = names.index(name)
+            return {"color": colors[k % len(colors)], "marker": _MARKERS[k % len(_MARKERS)],
+                    "linestyle": _LINES[k % len(_LINES)]}
+    k = int(labeler.group(1)) if labeler else zlib.crc32(name.encode())
+    colors = _TAB10 if labeler else _DARK2
+    return {"color": colors[k % len(colors)], "marker": _MARKERS[k % len(_MARKERS)], "linestyle": _LINES[k % len(_LINES)]}
 
 
 def new_figure(ncols: int, width: float = 4.6, height: float = 3.6, sharey: bool = False):
