@@ -197,7 +197,10 @@ class RunFolder:
                                  "marker); choose another --out")
         self._files.update(marker["files"])
         self._dirs.update(marker["dirs"])
-        files = [p for p in self.path.rglob("*") if not p.is_dir()]
+        files, dirs = [], []
+        for top, subdirs, names in os.walk(self.path):  # symlinks are entries, never followed
+            files += [Path(top, n) for n in names] + [Path(top, d) for d in subdirs if Path(top, d).is_symlink()]
+            dirs += [Path(top, d) for d in subdirs if not Path(top, d).is_symlink()]
         foreign = sorted(p.relative_to(self.path).as_posix() for p in files
                          if not self._owned(p.relative_to(self.path)))
         if foreign:
@@ -206,7 +209,7 @@ class RunFolder:
                                  "move them away or choose another --out")
         for p in files:
             p.unlink()
-        for d in sorted((p for p in self.path.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
             d.rmdir()
         self._files, self._dirs = {MARKER}, set()
 

@@ -50,7 +50,12 @@ def test_force_deletes_only_the_files_the_run_wrote(tmp_path):
         RunFolder(path, {"seed": 1}, command="audit", force=True)
     assert (path / "a.csv").exists() and (path / "notes.txt").read_text() == "mine"  # refused: nothing deleted
     (path / "notes.txt").unlink()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "data.csv").write_text("keep")
+    (path / "models" / "link").symlink_to(outside)  # inside a folder of ours: ours; its target is not
     RunFolder(path, {"seed": 1}, command="audit", force=True)
+    assert (outside / "data.csv").read_text() == "keep"
     assert sorted(_files(path)) == [MARKER, "config.json"]
     assert json.loads((path / "config.json").read_text())["config"] == {"seed": 1}
 
