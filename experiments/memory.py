@@ -47,7 +47,7 @@ def require(nbytes: float, options: str) -> None:
 
 
 def game_bytes(game: str, n: int, K: int = 0) -> float:
-    """One game object and a round of play (MODEL.md sections 1 and 2)."""
+    """One game object and a round of play (docs/model.md §1, §2)."""
     if game == "reward_report_v0":
         return 64 * FLOAT * n * K + 8e3 * n
     return 12e3 * n

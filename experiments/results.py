@@ -26,7 +26,8 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("strategic-feedback-env", "numpy", "scipy", "torch", "gymnasium", "pettingzoo", "stable-baselines3")
+PACKAGES = ("strategic-feedback-env", "numpy", "scipy", "torch", "gymnasium", "pettingzoo", "stable-baselines3",
+            "matplotlib")
 PROJECT = "strategic-feedback-env"
 MARKER = ".sfe-run"
 # A run's scratch files: ``.<name>.<random>.tmp`` (atomic writes of ``name``) and

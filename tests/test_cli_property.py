@@ -44,8 +44,8 @@ def _options(command):
 
 
 def _tokens(action, data):
-    if not action.option_strings:  # the positional table
-        return [data.draw(st.sampled_from([*action.choices, "sun-table9"]))]
+    if not action.option_strings:  # a positional, such as reproduce's table
+        return [data.draw(st.sampled_from([*(action.choices or []), "sun-table9", *VALUES[:8]]))]
     flag = action.option_strings[-1]
     if action.nargs == 0:
         return [flag]
