@@ -315,6 +315,10 @@ def main(argv=None) -> int:
     except ImportError as exc:
         print(f"sfe: error: {missing_dependency_message(exc)}", file=sys.stderr)
         return 2
+    except MemoryError:  # the estimate checked before the run fell short
+        print("sfe: error: out of memory; finished parts are kept: rerun with smaller sizes or on a larger machine",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         folder = getattr(args, "run_folder", None)
         where = f"finished parts are kept in {folder} (continue with: sfe rerun {folder} --resume)" if folder \

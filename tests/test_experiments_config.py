@@ -182,3 +182,12 @@ def test_sizes_that_cannot_fit_are_refused_with_the_memory_they_need(tmp_path, c
     small = commands._game_memory(cli.parse(["audit", "--n-outcomes", "50000"]), "reward_report_v0", [], 1)
     large = commands._game_memory(cli.parse(["audit", "--n-outcomes", "100000"]), "reward_report_v0", [], 1)
     assert 1.9 < large / small <= 2.0
+
+
+def test_running_out_of_memory_anyway_is_one_line(capsys, monkeypatch):
+    def exhausted(args):
+        raise MemoryError
+
+    monkeypatch.setattr(commands, "reproduce", exhausted)
+    code, err = _main(["reproduce", "sun-table1"], capsys)
+    assert code == 2 and _one_line(err) and "out of memory" in err
