@@ -52,8 +52,10 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
-from strategic_feedback_env.mechanisms._ops import sum_last
+from strategic_feedback_env.mechanisms._ops import NumpyOps, sum_last, torch_ops
 from strategic_feedback_env.mechanisms.validation import check_positive_int
+
+from .batched_memory import check_backend, check_memory
 
 from .online_feedback.online_feedback import OnlineFeedbackEnv, OnlineFeedbackRounds
 from .reward_report import rules as rr_rules
@@ -74,7 +76,7 @@ class BatchedLabelerGame:
     labeler_info_keys = ()  # infos holding one number per labeler, (B, n)
     game_info_keys = ("round",)  # infos holding one number per game, (B,)
 
-    def __init__(self, num_games=1, seed=None, **config):
+    def __init__(self, num_games=1, seed=None, backend="numpy", device=None, dtype=None, **config):
         if "render_mode" in config and config["render_mode"] is not None:
             raise ValueError("batched games do not render; use the scalar env for rendering")
         config.pop("render_mode", None)
@@ -98,19 +100,37 @@ class BatchedLabelerGame:
         self._action_shape = (B, n, self.act_dim)
         self._low = float(np.min(self.single_action_space.low))
         self._high = float(np.max(self.single_action_space.high))
-        self.np_random, _ = seeding.np_random(seed)
+        self.backend, self.device, self.dtype = check_backend(backend, device, dtype)
+        check_memory(self.num_games, self.n, self.report_width, self.device)
+        if self.backend == "torch":
+            self.ops = torch_ops()
+            for name in self.parsed_config:  # config arrays (reference, sizes, accuracies, ...) on the device
+                value = getattr(self, name)
+                if isinstance(value, np.ndarray):
+                    setattr(self, name, self.ops.xp.as_tensor(value, dtype=self.dtype, device=self.device))
+        self.np_random = self._generator(seed)
         self.round = 0
         self._started = False
+
+    ops = NumpyOps  # the array namespace of the game's state; TorchOps with backend="torch"
 
     @property
     def batch_shape(self):
         return (self.num_games,)
 
+    def _generator(self, seed):
+        """numpy's ``Generator`` (as the scalar env seeds it) or a :class:`TorchRandom` on the device."""
+        if self.backend == "torch":
+            from .torch_random import TorchRandom
+
+            return TorchRandom(seed, self.device, self.dtype)
+        return seeding.np_random(seed)[0]
+
     # -- episode -----------------------------------------------------------------
     def reset(self, seed=None, options=None):
         """Start a new episode in every game; returns ``obs (B, n, obs_dim)``."""
         if seed is not None:
-            self.np_random, _ = seeding.np_random(seed)
+            self.np_random = self._generator(seed)
         self._new_episode()
         self._started = True
         return self._observations()
@@ -120,8 +140,11 @@ class BatchedLabelerGame:
         self._start_episode()
         self._draw_round()
 
-    def check_actions(self, actions) -> np.ndarray:
-        """Validate ``actions`` ``(B, n, act_dim)``; return them as float64. Never mutates state."""
+    def check_actions(self, actions):
+        """Validate ``actions`` ``(B, n, act_dim)``; return them as float64 (the torch backend: a
+        tensor of the env's dtype on its device). Never mutates state."""
+        if self.backend == "torch":
+            return self._check_tensor_actions(actions)
         try:
             a = np.asarray(actions)
         except ValueError:  # ragged nested lists
@@ -138,6 +161,25 @@ class BatchedLabelerGame:
             raise ValueError(f"actions must lie in [{self._low:g}, {self._high:g}], got min {lo:.6g}, max {hi:.6g}")
         return a
 
+    def _check_tensor_actions(self, actions):
+        """The torch backend's check: one device synchronisation (a single flag) per step."""
+        xp = self.ops.xp
+        try:
+            a = xp.as_tensor(actions, device=self.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"actions must be an array of shape (B, n, act_dim) = {self._action_shape}") from None
+        if a.dtype == xp.bool or a.is_complex():
+            raise ValueError(f"actions must be numeric, got dtype {a.dtype}")
+        if tuple(a.shape) != self._action_shape:
+            raise ValueError(f"actions must have shape (B, n, act_dim) = {self._action_shape}, got {tuple(a.shape)}")
+        a = a.to(self.dtype)
+        if not bool(((a >= self._low) & (a <= self._high)).all()):  # False for NaN
+            if not bool(xp.isfinite(a).all()):
+                raise ValueError("actions contain NaN or inf")
+            raise ValueError(f"actions must lie in [{self._low:g}, {self._high:g}], got min {float(a.min()):.6g}, "
+                             f"max {float(a.max()):.6g}")
+        return a
+
     def step(self, actions):
         """Play one round in every game; see the module docstring for the return values."""
         if not self._started:
@@ -149,20 +191,26 @@ class BatchedLabelerGame:
         if not done:
             self._draw_round()
         obs = self._observations()
-        infos["round"] = np.full(self.num_games, self.round)
+        infos["round"] = self._round_numbers()
         if done:
             infos["final_observation"] = obs
             self._new_episode()
             obs = self._observations()
         B = self.num_games
-        return obs, rewards, np.full(B, done), np.zeros(B, dtype=bool), infos
+        return obs, rewards, self.ops.bool_full((B,), done, like=obs), self.ops.bool_full((B,), False, like=obs), infos
+
+    def _round_numbers(self):
+        """``(B,)`` integers: the round just played."""
+        if self.backend == "torch":
+            return self.ops.xp.full((self.num_games,), self.round, device=self.device)
+        return np.full(self.num_games, self.round)
 
     def scalar_infos(self, infos) -> dict:
         """The infos that are one number per labeler, each as a ``(B, n)`` array (a game's number
         repeated for its labelers); chosen by key, as the vector adapters need them."""
         out = {k: infos[k] for k in self.labeler_info_keys}
         shape = (self.num_games, self.n)
-        out.update((k, np.broadcast_to(infos[k][:, None], shape)) for k in self.game_info_keys)
+        out.update((k, self.ops.xp.broadcast_to(infos[k][:, None], shape)) for k in self.game_info_keys)
         return out
 
     def close(self):
@@ -205,6 +253,11 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
     labeler_info_keys = ("valuation", "payment", "utility", "truthful_utility", "gain", "reported_size", "true_size")
     game_info_keys = ("social_welfare", "total_payment", "round")
 
+    @property
+    def report_width(self):
+        """``K``: the ``(B, n, K)`` report array sets the memory bound (``batched_memory``)."""
+        return self.K
+
     def truthful_actions(self):
         return rr_rules.truthful_actions(self.rewards, self.sizes, self.max_size, self.report_size)
 
@@ -217,10 +270,11 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
         # redraw_types="round" the types are replaced by fresh arrays before step() returns (the
         # next round or episode draws new ones), so this round's arrays are handed over as they are.
         handover = self.redraw_types == "round"
-        infos.update(policy=res["policy"].copy(), report=reports,
-                     reported_size=np.array(np.broadcast_to(reported_sizes, (self.num_games, self.n))),
-                     true_reward=self.rewards if handover else self.rewards.copy(),
-                     true_size=self.sizes if handover else self.sizes.copy())
+        ops = self.ops
+        infos.update(policy=ops.copy(res["policy"]), report=reports,
+                     reported_size=ops.copy(ops.xp.broadcast_to(reported_sizes, (self.num_games, self.n))),
+                     true_reward=self.rewards if handover else ops.copy(self.rewards),
+                     true_size=self.sizes if handover else ops.copy(self.sizes))
         return res["utility"], infos
 
 
@@ -240,18 +294,21 @@ class BatchedOnlineFeedback(OnlineFeedbackRounds, BatchedLabelerGame):
                          "target")
     game_info_keys = ("aggregate", "y", "q", "aggregate_loss", "regret", "social_welfare", "round")
 
+    report_width = 2  # the mechanism sees (B, n, 2) pairs
+
     def truthful_actions(self):
-        return self.signals[..., None].copy()
+        return self.ops.copy(self.signals[..., None])
 
     def _play_round(self, actions):
         x = actions[..., 0]
         res = self._resolve(x)
         infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain", "weight",
                                      "aggregate", "aggregate_loss")}
+        copy = self.ops.copy
         infos.update(
-            report=x, signal=self.signals.copy(), target=self.targets.copy(), weights=self.weights.copy(),
-            y=self.y.copy(), q=self.q.copy(),
-            regret=self.aggregate_loss_sum - self.labeler_loss_sums.min(-1),
+            report=x, signal=copy(self.signals), target=copy(self.targets), weights=copy(self.weights),
+            y=copy(self.y), q=copy(self.q),
+            regret=self.aggregate_loss_sum - self.ops.amin_last(self.labeler_loss_sums)[..., 0],
             social_welfare=sum_last(res["utility"]),
         )
         return res["utility"], infos
@@ -260,8 +317,12 @@ class BatchedOnlineFeedback(OnlineFeedbackRounds, BatchedLabelerGame):
 BATCHED_GAMES = {"reward_report_v0": BatchedRewardReport, "online_feedback_v0": BatchedOnlineFeedback}
 
 
-def make_batched(game: str, num_games: int = 1, seed=None, **config) -> BatchedLabelerGame:
-    """``make_batched("reward_report_v0", num_games=B, seed=0, **config)``."""
+def make_batched(game: str, num_games: int = 1, seed=None, backend="numpy", device=None, dtype=None,
+                 **config) -> BatchedLabelerGame:
+    """``make_batched("reward_report_v0", num_games=B, seed=0, **config)``; ``backend="torch"``
+    (with ``device="cpu"``/``"cuda"``/..., ``dtype=torch.float64`` or ``torch.float32``) runs the
+    same rules on torch tensors (see the module docstring)."""
     if not isinstance(game, str) or game not in BATCHED_GAMES:
         raise ValueError(f"unknown game {game!r}; available: {', '.join(BATCHED_GAMES)}")
-    return BATCHED_GAMES[game](num_games=num_games, seed=seed, **config)
+    return BATCHED_GAMES[game](num_games=num_games, seed=seed, backend=backend, device=device, dtype=dtype,
+                               **config)
