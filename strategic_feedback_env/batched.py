@@ -64,6 +64,16 @@ from .reward_report.reward_report import RewardReportEnv, RewardReportRounds
 __all__ = ["BatchedLabelerGame", "BatchedOnlineFeedback", "BatchedRewardReport", "make_batched"]
 
 
+def _batched_box(single, batch_shape) -> spaces.Box:
+    """``Box`` of shape ``batch_shape + single.shape`` whose bounds are read-only broadcast views
+    of ``single``'s (a plain ``Box`` would hold four full-size bound arrays)."""
+    box = spaces.Box(single.low, single.high, dtype=single.dtype)
+    box._shape = shape = (*batch_shape, *single.shape)
+    for name in ("low", "high", "bounded_below", "bounded_above"):
+        setattr(box, name, np.broadcast_to(getattr(box, name), shape))
+    return box
+
+
 class BatchedLabelerGame:
     """Shared machinery: clock, seeding, validation and auto-reset. Subclasses set ``scalar_class``
     and ``parsed_config`` (attributes copied from the scalar env that parsed the configuration),
@@ -95,8 +105,8 @@ class BatchedLabelerGame:
         self.obs_dim = self.single_observation_space.shape[0]
         self.act_dim = self.single_action_space.shape[0]
         B, n = self.num_games, self.n
-        self.observation_space = spaces.Box(0.0, 1.0, shape=(B, n, self.obs_dim), dtype=np.float64)
-        self.action_space = spaces.Box(0.0, 1.0, shape=(B, n, self.act_dim), dtype=np.float64)
+        self.observation_space = _batched_box(self.single_observation_space, (B, n))
+        self.action_space = _batched_box(self.single_action_space, (B, n))
         self._action_shape = (B, n, self.act_dim)
         self._low = float(np.min(self.single_action_space.low))
         self._high = float(np.max(self.single_action_space.high))
