@@ -51,8 +51,10 @@ def check_normalization(normalization):
 
 
 def as_float_array(x, name: str, like=None):
-    """``x`` as a finite float array: numpy float64, or a tensor where ``x`` or ``like`` is one
-    (on ``like``'s device and float dtype if given, else ``x``'s; see the module docstring)."""
+    """``x`` as a finite float array of ``like``'s kind if given (a tensor: its device and float
+    dtype), else of ``x``'s own kind (see the module docstring)."""
+    if is_tensor(x) and like is not None and not is_tensor(like):
+        x = x.detach().cpu().numpy()  # numpy asked for: the reports decide the kind
     if is_tensor(like) or is_tensor(x):
         like = like if is_tensor(like) else x
         ops = ops_for(like)

@@ -55,7 +55,7 @@ from gymnasium.utils import seeding
 from strategic_feedback_env.mechanisms._ops import NumpyOps, sum_last, torch_ops
 from strategic_feedback_env.mechanisms.validation import check_positive_int
 
-from .batched_memory import check_backend, check_memory
+from .batched_memory import check_backend, check_memory, deviation_profiles
 
 from .online_feedback.online_feedback import OnlineFeedbackEnv, OnlineFeedbackRounds
 from .reward_report import rules as rr_rules
@@ -111,7 +111,8 @@ class BatchedLabelerGame:
         self._low = float(np.min(self.single_action_space.low))
         self._high = float(np.max(self.single_action_space.high))
         self.backend, self.device, self.dtype = check_backend(backend, device, dtype)
-        check_memory(self.num_games, self.n, self.report_width, self.device)
+        check_memory(self.num_games, self.n, self.report_width, deviation_profiles(self.mechanism, self.n),
+                     self.device)
         if self.backend == "torch":
             self.ops = torch_ops()
             for name in self.parsed_config:  # config arrays (reference, sizes, accuracies, ...) on the device
@@ -265,8 +266,9 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
 
     @property
     def report_width(self):
-        """``K``: the ``(B, n, K)`` report array sets the memory bound (``batched_memory``)."""
-        return self.K
+        """``K + 2``: the ``(B, n, K)`` reports and two columns' worth for the dozen per-labeler
+        ``(B, n)`` infos, which dominate at small ``K`` (the memory unit of ``batched_memory``)."""
+        return self.K + 2
 
     def truthful_actions(self):
         return rr_rules.truthful_actions(self.rewards, self.sizes, self.max_size, self.report_size)
@@ -304,7 +306,7 @@ class BatchedOnlineFeedback(OnlineFeedbackRounds, BatchedLabelerGame):
                          "target")
     game_info_keys = ("aggregate", "y", "q", "aggregate_loss", "regret", "social_welfare", "round")
 
-    report_width = 2  # the mechanism sees (B, n, 2) pairs
+    report_width = 6  # the observations (B, n, 6) are the game's widest arrays (batched_memory)
 
     def truthful_actions(self):
         return self.ops.copy(self.signals[..., None])

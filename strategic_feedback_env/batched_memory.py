@@ -1,11 +1,20 @@
 """The batched games' backend choice and their memory bound.
 
-A batched step (reset included) of ``B`` games with ``n`` labelers and report width ``K`` (the
-reward vector's ``K``; 2 for the online game's pair) holds at most :data:`PEAK_FACTOR` times
-the ``(B, n, K)`` float64 array at its peak, counting the caller's actions, the env's state,
-the returned observations and infos and every temporary (measured by ``sfe bench`` and
-tests/test_batched_memory.py: tracemalloc for numpy, the allocator for torch). A game whose
-bound exceeds the memory available on its device is refused before anything is allocated.
+Unit: the ``(B, n, W)`` float64 array of ``B`` games with ``n`` labelers and width ``W`` (the
+games' ``report_width``: ``K + 2`` for the reward-report game, the ``(B, n, K)`` reports plus two
+columns for its dozen per-labeler ``(B, n)`` infos, which dominate at small ``K``; 6 for the
+online game, its observation width and widest array).
+
+* A step (the terminal step's reset included) allocates at most :data:`PEAK_FACTOR` units at
+  its peak over what was live before the call (the env's state and the caller's actions):
+  temporaries, the validated copy of the actions, the returned observations and infos.
+  Mechanisms without ``O(n K)`` counterfactuals (``median``, and any rule left on the generic
+  ``Mechanism.unilateral_outcomes``) run ``n`` deviation profiles, so ``n`` times that.
+* Before the step the env's state and the actions hold at most :data:`HELD_FACTOR` units.
+
+Measured by tests/test_batched_torch.py (tracemalloc) and ``sfe bench`` (tracemalloc for
+numpy, the allocator's peak for torch). A game whose bound exceeds the memory available on its
+device is refused before anything is allocated.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import numpy as np
 
 BACKENDS = ("numpy", "torch")
 PEAK_FACTOR = 8
+HELD_FACTOR = 3
 
 
 def check_backend(backend, device, dtype):
@@ -59,17 +69,33 @@ def available_bytes(device=None) -> int:
     return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
-def peak_bytes(num_games: int, n: int, width: int) -> int:
-    """The bound on a step's peak: :data:`PEAK_FACTOR` ``(B, n, K)`` float64 arrays."""
-    return PEAK_FACTOR * num_games * n * width * np.dtype(np.float64).itemsize
+def unit_bytes(num_games: int, n: int, width: int) -> int:
+    """Bytes of the ``(B, n, K)`` float64 array."""
+    return num_games * n * width * np.dtype(np.float64).itemsize
 
 
-def check_memory(num_games: int, n: int, width: int, device=None) -> None:
-    """Refuse (``ValueError``) a game whose step would need more than the free memory."""
-    need, free = peak_bytes(num_games, n, width), available_bytes(device)
+def deviation_profiles(mechanism, n: int) -> int:
+    """1 for mechanisms with ``O(n K)`` counterfactuals; ``n`` for those that run the ``n``
+    deviation profiles as a batch."""
+    from strategic_feedback_env.mechanisms import Mechanism, Median
+
+    generic = type(mechanism).unilateral_outcomes is Mechanism.unilateral_outcomes
+    return n if generic or isinstance(mechanism, Median) else 1
+
+
+def peak_bytes(num_games: int, n: int, width: int, profiles: int = 1) -> int:
+    """The bound on what a step allocates at its peak: :data:`PEAK_FACTOR` units per profile."""
+    return PEAK_FACTOR * profiles * unit_bytes(num_games, n, width)
+
+
+def check_memory(num_games: int, n: int, width: int, profiles: int = 1, device=None) -> None:
+    """Refuse (``ValueError``) a game whose state plus a step's peak exceed the free memory."""
+    unit = unit_bytes(num_games, n, width)
+    need, free = peak_bytes(num_games, n, width, profiles) + HELD_FACTOR * unit, available_bytes(device)
     if need > free:
         where = "on the host" if device is None or device.type != "cuda" else f"on {device}"
         raise ValueError(
-            f"num_games={num_games} with n={n} labelers and width K={width} needs about {need / 2**30:.3g} GiB "
-            f"at a step's peak ({PEAK_FACTOR} x the (B, n, K) float64 array of {need / PEAK_FACTOR / 2**30:.3g} GiB), "
-            f"but only {free / 2**30:.3g} GiB are available {where}; use fewer games")
+            f"num_games={num_games} with n={n} labelers and width W={width} needs about {need / 2**30:.3g} GiB "
+            f"({PEAK_FACTOR * profiles + HELD_FACTOR} x the (B, n, W) float64 array of {unit / 2**30:.3g} GiB: "
+            f"the state and a step's peak), but only {free / 2**30:.3g} GiB are available {where}; "
+            f"use fewer games")
