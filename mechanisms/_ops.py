@@ -336,25 +336,32 @@ class TorchOps:
     def sum_rows(x):
         return x.sum(dim=-2)
 
-    # Out of place (autograd-safe); the numpy versions reuse their first argument.
-    @staticmethod
-    def iadd(a, b):
-        return a + b
+    # As in NumpyOps, ``a`` is a fresh temporary the caller owns: it is written over where
+    # nothing needs autograd (no gradient mode, or neither input requires a gradient) and the
+    # result has ``a``'s shape and dtype; otherwise the out-of-place op (autograd-safe).
+    def _reusable(self, a, b=None):
+        if a.numel() < _REUSE_MIN_SIZE:
+            return False
+        if self.xp.is_grad_enabled() and (a.requires_grad or (isinstance(b, self.xp.Tensor) and b.requires_grad)):
+            return False
+        if isinstance(b, self.xp.Tensor):
+            return b.dtype == a.dtype and self.xp.broadcast_shapes(a.shape, b.shape) == a.shape
+        return True
 
-    @staticmethod
-    def isub(a, b):
-        return a - b
+    def iadd(self, a, b):
+        return a.add_(b) if self._reusable(a, b) else a + b
 
-    @staticmethod
-    def imul(a, b):
-        return a * b
+    def isub(self, a, b):
+        return a.sub_(b) if self._reusable(a, b) else a - b
 
-    @staticmethod
-    def idiv(a, b):
-        return a / b
+    def imul(self, a, b):
+        return a.mul_(b) if self._reusable(a, b) else a * b
+
+    def idiv(self, a, b):
+        return a.div_(b) if self._reusable(a, b) else a / b
 
     def iexp(self, a):
-        return self.xp.exp(a)
+        return a.exp_() if self._reusable(a) else self.xp.exp(a)
 
     def logsumexp(self, x, overwrite=False):
         return self.xp.logsumexp(x, dim=-1)

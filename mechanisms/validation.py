@@ -84,12 +84,13 @@ def check_reports(reports, normalization=None, low=0.0, high=1.0, like=None):
         raise ValueError(f"reports need at least one labeler and one outcome, got shape {tuple(r.shape)}")
     if bool((r < low).any()) or bool((r > high).any()):
         raise ValueError(f"reports must lie in [{low}, {high}], got min {float(r.min()):.6g}, max {float(r.max()):.6g}")
+    plain = r.detach() if is_tensor(r) else r  # the checks need no autograd graph
     if normalization == "sum":
-        err = float(abs(sum_last(r) - 1.0).max())
+        err = float(abs(sum_last(plain) - 1.0).max())
         if err > NORMALIZATION_TOL:
             raise ValueError(f"reports must be sum-normalised (each row sums to 1), max deviation {err:.3g}")
     elif normalization == "max":
-        err = float(abs(max_last(r) - 1.0).max())
+        err = float(abs(max_last(plain) - 1.0).max())
         if err > NORMALIZATION_TOL:
             raise ValueError(f"reports must be max-normalised (each row has max 1), max deviation {err:.3g}")
     return r
@@ -122,7 +123,7 @@ def check_reference(reference, K: int | None, like=None):
         raise ValueError(f"reference must have shape (..., K) with K={K}, got {tuple(ref.shape)}")
     if bool((ref <= 0).any()):
         raise ValueError("reference policy must have full support (all entries > 0)")
-    err = float(abs(ref.sum(axis=-1) - 1.0).max())
+    err = float(abs((ref.detach() if is_tensor(ref) else ref).sum(axis=-1) - 1.0).max())
     if err > NORMALIZATION_TOL:
         raise ValueError(f"reference policy must sum to 1, max deviation {err:.3g}")
     return ref
