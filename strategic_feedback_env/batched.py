@@ -37,6 +37,29 @@ Contracts
 * Mechanism objects: a mechanism passed by name is built fresh; an online mechanism's
   weights have shape ``(B, n)``.
 
+Backends
+--------
+``backend="numpy"`` (default) is the float64 CPU game above. ``backend="torch"`` with
+``device="cpu"``/``"cuda"``/... and ``dtype=torch.float64`` (default) or ``torch.float32`` runs
+the same rules and mechanisms (``rules.py`` and the mechanisms are written once against
+:mod:`strategic_feedback_env.mechanisms._ops`) on tensors that stay on the device: actions
+(a tensor or array of shape ``(B, n, act_dim)``), observations, rewards, flags and infos are
+tensors there. Types are drawn from a ``torch.Generator`` on the device
+(:class:`strategic_feedback_env.torch_random.TorchRandom`): the same distributions as numpy,
+other numbers, so a torch run is reproducible from ``(seed, B, actions)`` but is not the numpy
+run. Fed the same types and actions, the two backends agree to 1e-10 in float64
+(tests/test_batched_torch.py). Per step the torch backend reads one flag back from the device
+(the action check) and, with ``reward_distribution="dirichlet"``, one more (the gamma sampler's
+acceptance); nothing else crosses to the host.
+
+Memory
+------
+A step allocates at most 8 ``(B, n, W)`` float64 arrays at its peak over the env's state and
+the caller's actions (``W = K + 2`` for the reward-report game, 6 for the online game; ``n``
+times that for ``median``); sizes whose state and step cannot fit in the memory available on
+the device are refused at construction with the memory they would need
+(:mod:`strategic_feedback_env.batched_memory`).
+
 Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 2.4-2.6 million
 labeler-steps/s on one core (``sfe bench``). The short-axis reductions use the bit-identical
 column forms of :mod:`strategic_feedback_env.mechanisms._ops`, and the mechanism and the rules write into fresh
