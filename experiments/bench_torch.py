@@ -226,29 +226,34 @@ def run_torch_bench(quick=False, seed=0, progress=True) -> dict:
         torch.set_num_threads(threads)
 
 
+# (result key, the table's title from the result, one row's line)
+_TABLES = (
+    ("backend",
+     lambda res: "Torch backend of the batched game (reward_report_v0, n=5, K=10, affine_maximizer; one thread)",
+     lambda r: f"  {r['device_name']:<24} B={r['B']:<6} {r['labeler_steps_per_s']:>14,.0f} labeler-steps/s  "
+               f"x{r['ratio_vs_numpy']:.2f} numpy ({r['numpy_labeler_steps_per_s']:,.0f})"),
+    ("torchrl",
+     lambda res: "TorchRL: native env against PettingZooWrapper over the ParallelEnv (env.rollout, random actions)",
+     lambda r: f"  {r['name']:<52} B={r['B']:<5} {r['labeler_steps_per_s']:>12,.0f} labeler-steps/s  "
+               f"x{r['ratio_vs_wrapper']:.1f}"),
+    ("memory",
+     lambda res: f"Peak memory of a step (terminal step with its reset included), in (B, n, K) float64 arrays, "
+                 f"B*n*K = {res['memory_elements']:.0e}",
+     lambda r: f"  {r['backend']:<24} step peak {r['step_peak']:5.2f}x over the held {r['held']:4.2f}x "
+               f"(env state + actions) = {r['total']:5.2f}x in all  [{r['measured_by']}]"),
+    ("scaling",
+     lambda res: "Torch backend scaling (B=1, K=10, n = nK/10): seconds per step and per element of n*K",
+     lambda r: f"  {r['device_name']:<24} n*K={r['nK']:<8.0e} {r['step_s']:.3e} s/step  "
+               f"{r['s_per_element'] * 1e9:9.2f} ns/element  x{r['ratio_vs_1e4']:.2f} the cost at 1e4"),
+)
+
+
 def format_torch_bench(result: dict) -> list[str]:
     """Plain-text tables of :func:`run_torch_bench`'s result."""
     lines = []
-    if "backend" in result:
-        lines.append("Torch backend of the batched game (reward_report_v0, n=5, K=10, affine_maximizer; one thread)")
-        for r in result["backend"]:
-            lines.append(f"  {r['device_name']:<24} B={r['B']:<6} {r['labeler_steps_per_s']:>14,.0f} labeler-steps/s  "
-                         f"x{r['ratio_vs_numpy']:.2f} numpy ({r['numpy_labeler_steps_per_s']:,.0f})")
-    if "torchrl" in result:
-        lines.append("TorchRL: native env against PettingZooWrapper over the ParallelEnv (env.rollout, random actions)")
-        for r in result["torchrl"]:
-            lines.append(f"  {r['name']:<52} B={r['B']:<5} {r['labeler_steps_per_s']:>12,.0f} labeler-steps/s  "
-                         f"x{r['ratio_vs_wrapper']:.1f}")
-    if "memory" in result:
-        lines.append(f"Peak memory of a step (terminal step with its reset included), in (B, n, K) float64 arrays, "
-                     f"B*n*K = {result['memory_elements']:.0e}")
-        for r in result["memory"]:
-            lines.append(f"  {r['backend']:<24} step peak {r['step_peak']:5.2f}x over the held {r['held']:4.2f}x "
-                         f"(env state + actions) = {r['total']:5.2f}x in all  [{r['measured_by']}]")
-    if "scaling" in result:
-        lines.append("Torch backend scaling (B=1, K=10, n = nK/10): seconds per step and per element of n*K")
-        for r in result["scaling"]:
-            lines.append(f"  {r['device_name']:<24} n*K={r['nK']:<8.0e} {r['step_s']:.3e} s/step  "
-                         f"{r['s_per_element'] * 1e9:9.2f} ns/element  x{r['ratio_vs_1e4']:.2f} the cost at 1e4")
+    for key, title, row in _TABLES:
+        if key in result:
+            lines.append(title(result))
+            lines += [row(r) for r in result[key]]
     lines += [f"note: {note}" for note in result.get("notes", [])]
     return lines

@@ -55,7 +55,8 @@ def train(game="reward_report_v0", num_envs=256, iterations=5, frames_per_batch=
         in_keys=[(group, "observation")], out_keys=[(group, "state_value")])
 
     collector = Collector(env, policy, frames_per_batch=frames_per_batch,
-                                  total_frames=frames_per_batch * iterations, device=device)
+                                  total_frames=frames_per_batch * iterations, device=device,
+                                  auto_register_policy_transforms=False)
     buffer = ReplayBuffer(storage=LazyTensorStorage(frames_per_batch, device=device),
                           sampler=SamplerWithoutReplacement(), batch_size=minibatch)
     loss = ClipPPOLoss(actor_network=policy, critic_network=critic, clip_epsilon=0.2, entropy_coeff=1e-3,

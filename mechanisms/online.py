@@ -130,7 +130,7 @@ class OnlineMechanism(Mechanism):
         y = as_float_array(y, "y", like=r)
         if y.shape[-1:] != r.shape[-1:]:
             raise ValueError(f"y must have shape (..., K) with K={r.shape[-1]}, got {tuple(y.shape)}")
-        if bool((y < 0).any()) or bool((abs(y.sum(-1) - 1.0) > 1e-6).any()):
+        if not bool((y >= 0).all() & (abs(y.sum(-1) - 1.0) <= 1e-6).all()):  # one flag read
             raise ValueError("y must be a distribution over the K outcomes (non-negative, sums to 1)")
         losses = quadratic_loss(r, y)
         self.weights = self._next_weights(w, losses)

@@ -50,34 +50,52 @@ def check_normalization(normalization):
     return normalization
 
 
-def as_float_array(x, name: str, like=None):
-    """``x`` as a finite float array of ``like``'s kind if given (a tensor: its device and float
-    dtype), else of ``x``'s own kind (see the module docstring)."""
+def _converted(x, name: str, like=None):
+    """``x`` as a float array of ``like``'s kind if given (a tensor: its device and float dtype),
+    else of ``x``'s own kind (see the module docstring); values not checked."""
     if is_tensor(x) and like is not None and not is_tensor(like):
         x = x.detach().cpu().numpy()  # numpy asked for: the reports decide the kind
     if is_tensor(like) or is_tensor(x):
         like = like if is_tensor(like) else x
-        ops = ops_for(like)
         try:
-            arr = ops.asarray(x, like=like)
+            return ops_for(like).asarray(x, like=like)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise ValueError(f"{name} must be numeric, got {type(x).__name__}: {exc}") from None
-        finite = bool(ops.xp.isfinite(arr).all())
-    else:
-        try:
-            arr = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be numeric, got {type(x).__name__}: {exc}") from None
-        finite = np.all(np.isfinite(arr))
-    if not finite:
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric, got {type(x).__name__}: {exc}") from None
+
+
+def as_float_array(x, name: str, like=None):
+    """``x`` as a finite float array (of ``like``'s kind if given, see :func:`_converted`)."""
+    arr = _converted(x, name, like)
+    if not bool(ops_for(arr).xp.isfinite(arr).all()):
         raise ValueError(f"{name} contains NaN or inf")
     return arr
+
+
+def _valid_tensor_reports(r, normalization, low, high) -> bool:
+    """All the checks of :func:`check_reports` on a tensor as one flag, so a device is read once
+    (the range test is False for NaN and catches inf)."""
+    if r.ndim < 2 or r.shape[-1] < 1 or r.shape[-2] < 1:
+        return False
+    plain = r.detach()
+    ok = ((plain >= low) & (plain <= high)).all()
+    if normalization is not None:
+        norm = sum_last(plain) if normalization == "sum" else max_last(plain)
+        ok = ok & (abs(norm - 1.0) <= NORMALIZATION_TOL).all()
+    return bool(ok)
 
 
 def check_reports(reports, normalization=None, low=0.0, high=1.0, like=None):
     """Reports of shape ``(..., n, K)`` with entries in ``[low, high]``, normalised if asked
     (converted like ``like`` if given, see :func:`as_float_array`)."""
-    r = as_float_array(reports, "reports", like)
+    r = _converted(reports, "reports", like)
+    if is_tensor(r) and _valid_tensor_reports(r, normalization, low, high):
+        return r
+    if not bool(ops_for(r).xp.isfinite(r).all()):
+        raise ValueError("reports contains NaN or inf")
     if r.ndim < 2:
         raise ValueError(f"reports must have shape (..., n, K), got shape {tuple(r.shape)}")
     if r.shape[-1] < 1 or r.shape[-2] < 1:
