@@ -48,9 +48,10 @@ tensors there. Types are drawn from a ``torch.Generator`` on the device
 (:class:`strategic_feedback_env.torch_random.TorchRandom`): the same distributions as numpy,
 other numbers, so a torch run is reproducible from ``(seed, B, actions)`` but is not the numpy
 run. Fed the same types and actions, the two backends agree to 1e-10 in float64
-(tests/test_batched_torch.py). Per step the torch backend reads one flag back from the device
-(the action check) and, with ``reward_distribution="dirichlet"``, one more (the gamma sampler's
-acceptance); nothing else crosses to the host.
+(tests/test_batched_torch.py). No array crosses to the host during a step; the device is read
+for single flags only: the action check (one per step), the input checks an online mechanism (or
+one given its own ``normalization``) runs itself (one per checked array, up to five per step),
+and with ``reward_distribution="dirichlet"`` the gamma sampler's acceptance (one per draw).
 
 Memory
 ------
