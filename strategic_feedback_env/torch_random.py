@@ -8,6 +8,8 @@ generator's ``dtype`` on its ``device``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -60,7 +62,7 @@ class TorchRandom:
             log_v = torch.log(v.clamp_min(torch.finfo(self.dtype).tiny))
             ok = (v > 0) & (torch.log(self.random((6, *size))) < 0.5 * x * x + d - d * v + d * log_v)
             first = torch.argmax(ok.to(torch.int8), dim=0, keepdim=True)  # the first accepted candidate
-            candidate = torch.take_along_dim(log_v, first, dim=0)[0] + float(torch.log(torch.tensor(d)))
+            candidate = torch.take_along_dim(log_v, first, dim=0)[0] + math.log(d)  # log(d v)
             log_g = torch.where(torch.isnan(log_g) & ok.any(dim=0), candidate, log_g)
             if not bool(torch.isnan(log_g).any()):
                 break

@@ -1,7 +1,8 @@
 """A native TorchRL env of the batched games: ``B`` games stepped as tensors on one device.
 
 ``LabelerTorchRLEnv(game, num_envs=B, device=..., seed=..., dtype=torch.float32, **config)``
-is a TorchRL ``EnvBase`` with ``batch_size=[B]`` over the torch backend of
+(float32 by default, what TorchRL's networks take; ``torch.float64`` for the games' exact
+arithmetic) is a TorchRL ``EnvBase`` with ``batch_size=[B]`` over the torch backend of
 :func:`strategic_feedback_env.batched.make_batched` (same rules, same mechanisms as the
 PettingZoo ParallelEnvs). One agent group, ``"labelers"`` by default, holds the ``n`` labelers
 (TorchRL's multi-agent layout, as ``PettingZooWrapper`` and VMAS build it):

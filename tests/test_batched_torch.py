@@ -89,6 +89,14 @@ def test_reward_report_type_draws_have_numpy_distributions(config):
         assert stats.ks_2samp(ne.noise.ravel(), te.noise.numpy().ravel()).pvalue > 1e-3
 
 
+@pytest.mark.parametrize("shape", [0.05, 0.3, 1.0, 4.0])
+def test_torch_gamma_sampler_matches_the_gamma_law(shape):
+    from strategic_feedback_env.torch_random import TorchRandom
+
+    draws = TorchRandom(0).log_gamma(shape, (20000,)).exp().numpy()
+    assert stats.kstest(draws, stats.gamma(shape).cdf).pvalue > 1e-3
+
+
 def test_online_feedback_draws_have_numpy_distributions():
     B = 4000
     ne = make_batched("online_feedback_v0", B, seed=0)
