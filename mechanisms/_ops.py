@@ -144,7 +144,7 @@ def _reusable(a, b):
 class NumpyOps:
     """numpy ops. The ``i*`` helpers compute the same values as the plain operators but write
     into their first argument, which the caller guarantees is a fresh temporary it owns (fewer
-    large temporaries in the batched envs); torch's versions are the plain out-of-place ops."""
+    large temporaries in the batched envs); torch's do the same where no gradient is needed."""
 
     xp = np
     sum_last = staticmethod(sum_last)
@@ -267,8 +267,9 @@ class NumpyOps:
 
 
 class TorchOps:
-    """torch ops (autograd-safe, out of place); array creation follows ``like``'s device and
-    dtype if that is float32 or float64 (else float64)."""
+    """torch ops (autograd-safe: the ``i*`` helpers write in place only where no gradient is
+    needed); array creation follows ``like``'s device and dtype if that is float32 or float64
+    (else float64)."""
 
     def __init__(self):
         import torch
