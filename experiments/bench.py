@@ -18,7 +18,9 @@ reference point of the issue) do not depend on the machine's speed or load:
 * scaling: time of one batched step (B=1, the mechanism plus the game rules) and of the
   mechanism alone (``affine_maximizer`` outcome + all unilateral counterfactuals) as ``n`` goes
   10 -> 10000 (K=10) and ``K`` goes 2 -> 10000 (n=5), with least-squares log-log slopes
-  (all points, and the upper half where fixed per-call overhead no longer dominates).
+  (all points, and the upper half where fixed per-call overhead no longer dominates);
+* the torch backend, the native TorchRL env, peak memory and the torch scaling table
+  (:mod:`strategic_feedback_env.experiments.bench_torch`).
 
 Actions are drawn once before timing, so only the env is measured. ``steps`` for a
 ParallelEnv is one joint step (a round); for the AEC env one agent's turn (``rounds/s`` is
@@ -44,14 +46,18 @@ def _log(progress, msg):
         print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
-def _timed(step, min_time, min_iters=3):
-    """Calls ``step()`` repeatedly for at least ``min_time`` seconds; returns (calls, seconds)."""
+def _timed(step, min_time, min_iters=3, sync=None):
+    """Calls ``step()`` repeatedly for at least ``min_time`` seconds; returns (calls, seconds).
+    ``sync()`` (e.g. ``torch.cuda.synchronize``) runs before each clock reading."""
     step()  # warm-up
+    sync = sync or (lambda: None)
+    sync()
     calls, t0 = 0, time.perf_counter()
     while True:
         for _ in range(min_iters):
             step()
         calls += min_iters
+        sync()
         elapsed = time.perf_counter() - t0
         if elapsed >= min_time:
             return calls, elapsed
@@ -97,12 +103,19 @@ def _aec_rate(env, min_time, seed):
 
 
 def _batched_rate(num_games, min_time, seed, **config):
-    from strategic_feedback_env.batched import BatchedRewardReport
+    from strategic_feedback_env.batched import make_batched
 
-    env = BatchedRewardReport(num_games=num_games, seed=seed, **config)
+    env = make_batched("reward_report_v0", num_games, seed, **config)
     env.reset()
     actions = np.random.default_rng(seed).random(env.action_space.shape)
-    calls, elapsed = _timed(lambda: env.step(actions), min_time, min_iters=1)
+    sync = None
+    if env.backend == "torch":
+        import torch
+
+        actions = torch.as_tensor(actions, dtype=env.dtype, device=env.device)
+        if env.device.type == "cuda":
+            sync = torch.cuda.synchronize
+    calls, elapsed = _timed(lambda: env.step(actions), min_time, min_iters=1, sync=sync)
     return calls / elapsed, env.n
 
 
@@ -274,10 +287,13 @@ def run_bench(quick: bool = False, seed: int = 0, progress: bool = True) -> dict
     scaling["K"] = _scaling(K_values, 5, "K", s_time, seed)
     scaling["slopes"] = {"n": _slopes(scaling["n"], "n"), "K": _slopes(scaling["K"], "K")}
     figure = scaling_figure(scaling)
+    from .bench_torch import run_torch_bench
+
+    torch_result = run_torch_bench(quick=quick, seed=seed, progress=progress)
     elapsed = time.perf_counter() - t_start
     _log(progress, f"done in {elapsed:.1f} s")
-    return {"throughput": rows, "training": training, "scaling": scaling, "figure": figure, "notes": notes,
-            "config": {"quick": quick, "seed": seed, "batch": B, "seconds": elapsed}}
+    return {"throughput": rows, "training": training, "scaling": scaling, "torch": torch_result, "figure": figure,
+            "notes": notes, "config": {"quick": quick, "seed": seed, "batch": B, "seconds": elapsed}}
 
 
 def format_bench(result: dict) -> str:
@@ -307,6 +323,9 @@ def format_bench(result: dict) -> str:
                          f"{s[col]['overhead_removed']:.2f} (upper half, fixed cost removed)")
     for note in result["notes"]:
         lines.append(f"note: {note}")
+    from .bench_torch import format_torch_bench
+
+    lines += format_torch_bench(result.get("torch", {}))
     lines.append(f"({result['config']['seconds']:.1f} s, quick={result['config']['quick']})")
     return "\n".join(lines)
 

@@ -54,6 +54,7 @@ from gymnasium.utils import EzPickle
 from pettingzoo.utils import wrappers
 from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
+from strategic_feedback_env.mechanisms._ops import ops_for
 from strategic_feedback_env.mechanisms.validation import as_float_array
 
 from ..labeler_game import CheckedActions, LabelerGame, build_mechanism, require_reset
@@ -80,13 +81,15 @@ class OnlineFeedbackRounds:
 
     def _start_episode(self):
         shape = (*self.batch_shape, self.n)
+        like = self.accuracies
+        ops = ops_for(like)
         if self.mechanism.online:
-            self.mechanism.reset(self.n, self.batch_shape)
-        self.weights = np.full(shape, 1.0 / self.n)
-        self.last_aggregate = np.full(self.batch_shape, 0.5)
-        self.last_y = np.full(self.batch_shape, 0.5)
-        self.aggregate_loss_sum = np.zeros(self.batch_shape)
-        self.labeler_loss_sums = np.zeros(shape)
+            self.mechanism.reset(self.n, self.batch_shape, like=like)
+        self.weights = ops.full(shape, 1.0 / self.n, like=like)
+        self.last_aggregate = ops.full(self.batch_shape, 0.5, like=like)
+        self.last_y = ops.full(self.batch_shape, 0.5, like=like)
+        self.aggregate_loss_sum = ops.zeros(self.batch_shape, like=like)
+        self.labeler_loss_sums = ops.zeros(shape, like=like)
 
     def _draw_round(self):
         self.q, self.signals, self.targets, self.y = rules.draw_round(

@@ -59,6 +59,7 @@ from gymnasium.utils import EzPickle
 from pettingzoo.utils import wrappers
 from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
+from strategic_feedback_env.mechanisms._ops import ops_for
 from strategic_feedback_env.mechanisms.validation import check_number, check_positive_int, check_reference
 
 from ..labeler_game import CheckedActions, LabelerGame, build_mechanism, require_reset
@@ -84,8 +85,9 @@ class RewardReportRounds:
 
     def _start_episode(self):
         if self.mechanism.online:
-            self.mechanism.reset(self.n, self.batch_shape)
-        self.last_policy = np.broadcast_to(self.reference, (*self.batch_shape, self.K)).copy()
+            self.mechanism.reset(self.n, self.batch_shape, like=self.reference)
+        ops = ops_for(self.reference)
+        self.last_policy = ops.copy(ops.xp.broadcast_to(self.reference, (*self.batch_shape, self.K)))
         if self.redraw_types == "episode":
             self._draw_types()
 
