@@ -1,7 +1,7 @@
 """Mechanisms for strategic feedback: training/aggregation rules plus payment rules.
 
 Pure numpy, vectorised over leading batch dimensions (reports ``(..., n, K)``, sizes
-``(..., n)``); the maths is in ``MODEL.md`` sections 1 and 2.
+``(..., n)``); the maths is in docs/model.md §1 and §2.
 
 >>> from strategic_feedback_env import mechanisms
 >>> m = mechanisms.make("affine_maximizer", lam=0.1)

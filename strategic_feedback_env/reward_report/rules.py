@@ -1,7 +1,7 @@
 """Rules of the reward-report game [SUN], vectorised over leading batch dimensions.
 
 Pure functions, numpy in and numpy out, shared by the ParallelEnv (no batch dimension)
-and the batched env (``(B, n, K)``) so the game is written once (MODEL.md section 1).
+and the batched env (``(B, n, K)``) so the game is written once (docs/model.md §1).
 """
 
 from __future__ import annotations
