@@ -71,3 +71,33 @@ def test_tianshou_collector_with_one_shared_random_policy(game):
     assert last.sum() == 2 * cycles
     np.testing.assert_array_equal(batch.rew[last][:, 0], batch.info["utility"][last])
     assert np.all(np.isfinite(batch.info["gain"]))
+
+
+def _subproc_recipe(start_method):
+    """The README's SubprocVecEnv recipe: the module-qualified id imports the package in each worker."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    venv = make_vec_env("strategic_feedback_env:StrategicFeedback/RewardReport-v0", n_envs=2, seed=1,
+                        vec_env_cls=SubprocVecEnv, vec_env_kwargs={"start_method": start_method},
+                        env_kwargs={"mechanism": "sw_max", "n_labelers": 3, "n_outcomes": 4})
+    try:
+        venv.reset()
+        obs, rewards, dones, infos = venv.step(np.full((2, 4), 0.5))
+    finally:
+        venv.close()
+    return obs, rewards, infos
+
+
+@pytest.mark.slow  # starts two Python processes that import torch (~10 s); CI runs it (.ci/run)
+def test_subproc_vec_env_recipe_in_fresh_worker_processes():
+    """Workers started by forkserver import nothing from the parent: only the ``module:id`` form
+    registers the games there. The result equals the same env run in this process."""
+    import gymnasium
+
+    obs, rewards, infos = _subproc_recipe("forkserver")
+    local = gymnasium.make("StrategicFeedback/RewardReport-v0", mechanism="sw_max", n_labelers=3, n_outcomes=4)
+    local.reset(seed=1)
+    local_obs, local_reward, _, _, local_info = local.step(np.full(4, 0.5))
+    assert np.array_equal(obs[0], local_obs) and rewards[0] == local_reward
+    assert infos[0]["gain"] == local_info["gain"] != 0
