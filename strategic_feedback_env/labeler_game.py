@@ -121,7 +121,8 @@ class LabelerGame(ParallelEnv):
             probe = copy.deepcopy(self)
             self._blank_infos = {a: {k: _blank(v) for k, v in info.items()}
                                  for a, info in probe.step(probe.truthful_actions())[4].items()}
-        return copy.deepcopy(self._blank_infos)
+        return {a: {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in info.items()}
+                for a, info in self._blank_infos.items()}
 
     def __getstate__(self):
         """The whole state, the episode in progress included: ``copy.deepcopy`` and ``pickle``
