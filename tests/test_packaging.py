@@ -23,7 +23,7 @@ SOURCES = ["pyproject.toml", "README.md", "strategic_feedback_env", "agents", "m
 def wheel(tmp_path_factory):
     setuptools = pytest.importorskip("setuptools", reason="building the wheel needs setuptools")
     if tuple(int(p) for p in setuptools.__version__.split(".")[:2]) < (70, 1):
-        pytest.skip(f"the [test] extra needs setuptools>=70.1 (bdist_wheel built in), found {setuptools.__version__}")
+        pytest.skip(f"building the wheel needs setuptools>=70.1 (the [test] extra's), found {setuptools.__version__}")
     src, out = tmp_path_factory.mktemp("src"), tmp_path_factory.mktemp("wheel")
     for name in SOURCES:
         path = ROOT / name
