@@ -5,7 +5,7 @@
 * :mod:`strategic_feedback_env.agents.gradient`: white-box best responses through the mechanism (torch twin);
 * :mod:`strategic_feedback_env.agents.learning`: stable-baselines3 labelers (best response, independent learners,
   parameter sharing), saved with a JSON sidecar;
-* :mod:`strategic_feedback_env.agents.dsic_audit`: the empirical DSIC audit (MODEL.md section 3).
+* :mod:`strategic_feedback_env.agents.dsic_audit`: the empirical DSIC audit (docs/model.md §3).
 
 The learning names are imported on first use (they load stable-baselines3 and torch).
 """

@@ -18,7 +18,7 @@ labelers in the baseline, the non-deviating ones against a unilateral adversary;
 defined for joint adversaries nor for the online game, whose utilities are negative
 influence by construction), and a verdict:
 "profitable misreport: +x" when the CI's lower end is above ``tolerance`` times the utility
-scale, else "no profitable misreport found" (MODEL.md section 3).
+scale, else "no profitable misreport found" (docs/model.md §3).
 
 One baseline per row: the truthful row pools exactly the focal labelers (those that deviate in
 the unilateral rows); every row's ``labeler`` names the labelers it pools (``"all"`` when every

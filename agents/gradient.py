@@ -1,6 +1,6 @@
 """White-box adversaries: best responses computed from the mechanism itself.
 
-* :class:`GradientAdversary` ([SUN] game, MODEL.md section 1): maximises the labeler's true
+* :class:`GradientAdversary` ([SUN] game, docs/model.md §1): maximises the labeler's true
   utility ``w_i <theta*(r~, w~), r_i> - p_i(r~, w~)`` over its own report ``(r~_i, w~_i)``,
   the others' reports fixed, by projected gradient ascent through the torch twin of the
   mechanism (:func:`strategic_feedback_env.mechanisms.differentiable.torch_outcome`), from several starts (the
@@ -8,7 +8,7 @@
   as the env's action ``a in [0, 1]^K`` normalised by sum or max, so "projection" is a clip
   to the box and every iterate is a valid report. Candidates are re-scored in numpy, so the
   reported gain is the mechanism's exact number.
-* :class:`MyopicOnlineAdversary` ([HD] game, MODEL.md section 2): maximises this round's
+* :class:`MyopicOnlineAdversary` ([HD] game, docs/model.md §2): maximises this round's
   influence ``-(x_bar - b_i)^2`` plus ``gamma`` times its expected next weight (belief
   ``P(y = 1) = s_i``) over the report ``x in [0, 1]``, by exhaustive search on a grid (the
   action is one number, so a grid is exact up to its spacing).

@@ -459,9 +459,12 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
     callback : extra SB3 callback
     model : continue training this SB3 model (used by :func:`train_independent`)
 
-    Returns ``(LearnedPolicy, info)``; ``info`` has ``algo``, ``game``, ``env_config``,
-    ``focal_agent``, ``seed``, ``timesteps``, ``n_envs``, ``algo_kwargs``, ``vec_env``,
-    ``time_s`` and ``gain_history`` (``(timesteps, mean gain, mean utility)`` per rollout).
+    Returns
+    -------
+    (LearnedPolicy, info)
+        ``info`` has ``algo``, ``game``, ``env_config``, ``focal_agent``, ``seed``,
+        ``timesteps``, ``n_envs``, ``algo_kwargs``, ``vec_env``, ``time_s`` and
+        ``gain_history`` (``(timesteps, mean gain, mean utility)`` per rollout).
     """
     config = _check_common(game, env_config, algo, action_mode)
     spec = _spec_for(game, config)

@@ -6,7 +6,7 @@ game's observation layout and action encoding), so it can read its private type 
 observation. ``predict`` follows SB3's signature, so a policy plugs in wherever an SB3
 model does (``SingleLabelerEnv(other_policies=...)``, the audit).
 
-Misreport families (MODEL.md section 1 for [SUN], section 2 for [HD]):
+Misreport families (docs/model.md §1 for [SUN], §2 for [HD]):
 
 * :class:`Truthful`: reports the type exactly.
 * :class:`Exaggerate` (Thm 4.2): ``r(x_max) + eps`` and ``r(x_min) - min(eps, r(x_min))``

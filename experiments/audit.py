@@ -4,7 +4,7 @@ Each registered mechanism is audited in the game it belongs to: online rules (``
 ``median``, ``online_weighted``, ``hedge``) in the online-feedback game of [HD], the others
 (``sw_max``, ``affine_maximizer``) in the reward-report game of [SUN]. One cell = (game, mechanism, adversary): a call of
 :func:`strategic_feedback_env.agents.audit` whose overall and per-labeler rows are saved as a part, so an
-interrupted audit resumes where it stopped (MODEL.md section 3).
+interrupted audit resumes where it stopped (docs/model.md §3).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""[HD] regret experiment (MODEL.md section 2): cumulative regret against the best labeler.
+"""[HD] regret experiment (docs/model.md §2): cumulative regret against the best labeler.
 
 For each mechanism, horizon ``T`` and labeler strategy, ``seeds`` independent games are
 played for ``T`` rounds at once (batched over games with the shared game rules), and

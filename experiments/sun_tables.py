@@ -1,4 +1,4 @@
-"""Reproductions of [SUN] App. F (MODEL.md section 1).
+"""Reproductions of [SUN] App. F (docs/model.md §1).
 
 * Table 1: group 1 of ``n = 5`` misreports by the Thm 4.2 exaggeration (step capped at
   ``r_1(x_min)``) under the affine maximizer; mean change of its valuation (group valuation
@@ -9,7 +9,7 @@
 * Thm 4.12 sweep: the mechanism sees every report perturbed by ``U[-eps, eps]`` (clipped);
   the largest gain any misreport of a rich family achieves is compared with ``2 w_i eps``.
 * The other App. F tables (Table 2 and the three-group tables) need the reward values of
-  Shi et al., which MODEL.md does not give: they cannot be rebuilt and we do not invent them.
+  Shi et al., which are not published (docs/model.md §1): they cannot be rebuilt and we do not invent them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ TABLE1_PAPER_UTILITY_E4 = (-0.106, -0.414, -2.370, -8.156, -23.73, -53.16, -55.9
 
 UNAVAILABLE_TABLES = {
     "sun-table2": "needs the reward values of Shi et al. (per-response rewards of the three groups), "
-    "which are not in MODEL.md or the seeds; the table cannot be rebuilt without inventing inputs",
+    "which are not published (docs/model.md §1); the table cannot be rebuilt without inventing inputs",
     "sun-three-groups": "the App. F three-group tables need the same Shi et al. reward values; "
     "they cannot be rebuilt without inventing inputs",
 }

@@ -2,8 +2,8 @@
 
 Vectorised over leading batch dimensions (reports ``(..., n, K)``, sizes ``(..., n)``), on numpy
 arrays or torch tensors on any device (the answer comes in the kind of the reports; one
-implementation, :mod:`strategic_feedback_env.mechanisms._ops`); the maths is in ``MODEL.md``
-sections 1 and 2.
+implementation, :mod:`strategic_feedback_env.mechanisms._ops`); the maths is in docs/model.md
+§1 and §2.
 
 >>> from strategic_feedback_env import mechanisms
 >>> m = mechanisms.make("affine_maximizer", lam=0.1)

@@ -1,4 +1,4 @@
-"""What every mechanism returns and the per-labeler valuation and utility (MODEL.md section 1)."""
+"""What every mechanism returns and the per-labeler valuation and utility (docs/model.md §1)."""
 
 from __future__ import annotations
 

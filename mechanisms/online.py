@@ -1,4 +1,4 @@
-"""Online aggregation of labelers' probabilistic reports (MODEL.md section 2).
+"""Online aggregation of labelers' probabilistic reports (docs/model.md §2).
 
 Reports ``x_i`` are distributions over ``K`` outcomes, shape ``(..., n, K)`` (for a pair of
 responses ``K = 2`` and ``x_i = (p_i, 1 - p_i)``). The aggregate is ``x_bar = sum_i pi_i x_i``.
@@ -7,7 +7,7 @@ and scores each labeler with the quadratic (Brier) loss
 
     l_i = 1/2 sum_k (x_i(k) - y(k))^2   in [0, 1],
 
-which for ``K = 2`` is MODEL.md's ``(x_i - y)^2`` and is strictly proper for any ``K``.
+which for ``K = 2`` is docs/model.md's ``(x_i - y)^2`` (§2) and is strictly proper for any ``K``.
 
 Pure functions do the maths; the classes only hold the weights ``(..., n)`` between rounds.
 """
@@ -55,7 +55,7 @@ def hedge_update(weights, losses, eta):
 
 
 def default_eta(n: int, horizon: int) -> float:
-    """``eta = sqrt(ln n / T)`` (MODEL.md section 2), capped at 1 so weights stay positive."""
+    """``eta = sqrt(ln n / T)`` (docs/model.md §2), capped at 1 so weights stay positive."""
     return min(1.0, math.sqrt(math.log(n) / horizon))
 
 

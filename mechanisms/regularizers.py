@@ -1,4 +1,4 @@
-"""Closed-form solutions of the regularised welfare problem (MODEL.md section 1).
+"""Closed-form solutions of the regularised welfare problem (docs/model.md §1).
 
 Each solver takes scores ``S`` of shape ``(..., K)`` (``S = sum_i w_i r_i``), ``lam > 0``
 and a full-support reference policy ``ref`` broadcastable to ``S``, and returns

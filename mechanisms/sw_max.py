@@ -1,4 +1,4 @@
-"""SW-Max training rule, with and without the affine maximizer payment (MODEL.md section 1).
+"""SW-Max training rule, with and without the affine maximizer payment (docs/model.md §1).
 
 Training rule: ``theta* = argmax_theta sum_i w_i <theta, r_i> - lam D(theta || ref)``.
 

@@ -8,6 +8,7 @@ state) and rendering dispatch.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 import gymnasium
@@ -71,6 +72,9 @@ class CheckedActions(BaseWrapper):
         if not (action is None and (self.terminations[agent] or self.truncations[agent])):
             action = self.unwrapped.check_action(agent, action)
         super().step(action)
+def _blank(value):
+    """Zero in the type and shape of an info value."""
+    return np.zeros_like(value) if isinstance(value, np.ndarray) else type(value)(0)
 
 
 class LabelerGame(ParallelEnv):
@@ -94,6 +98,7 @@ class LabelerGame(ParallelEnv):
         self.round = 0
         self.last_round: dict | None = None
         self._started = False
+        self._blank_infos: dict | None = None
         self.np_random, _ = seeding.np_random(None)
         self._observation_spaces = {a: self._make_observation_space() for a in self.possible_agents}
         self._action_spaces = {a: self._make_action_space() for a in self.possible_agents}
@@ -123,7 +128,28 @@ class LabelerGame(ParallelEnv):
         self._start_episode()
         self._draw_round()
         obs = self._observations()
-        return {a: obs[i] for i, a in enumerate(self.agents)}, {a: {} for a in self.agents}
+        return {a: obs[i] for i, a in enumerate(self.agents)}, self._reset_infos()
+
+    def _reset_infos(self) -> dict:
+        """``reset()``'s infos: the keys, shapes and types of ``step()``'s infos, zeros before the
+        first round (NaN would fail seeded-equality checks such as PettingZoo's ``seed_test``),
+        so wrappers that build their specs from ``reset()`` (TorchRL's ``PettingZooWrapper``)
+        carry every info. The layout is learnt once from a round played on a copy of the env
+        (this env's state and generator are untouched)."""
+        if self._blank_infos is None:
+            probe = copy.deepcopy(self)
+            self._blank_infos = {a: {k: _blank(v) for k, v in info.items()}
+                                 for a, info in probe.step(probe.truthful_actions())[4].items()}
+        return {a: {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in info.items()}
+                for a, info in self._blank_infos.items()}
+
+    def __getstate__(self):
+        """The whole state, the episode in progress included: ``copy.deepcopy`` and ``pickle``
+        continue the episode (a cached render figure is dropped and redrawn on demand)."""
+        return {**self.__dict__, "_render_figure": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
 
     def step(self, actions):
         if not self.agents:

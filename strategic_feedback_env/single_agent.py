@@ -29,6 +29,8 @@ def policy_callable(policy, what: str = "other labelers' policies"):
 class SingleLabelerEnv(gymnasium.Env):
     """Gymnasium env in which ``focal_agent`` plays ``game`` against fixed other policies.
 
+    ``info`` is the focal labeler's info of the game (including ``gain``).
+
     Parameters
     ----------
     game : str, default "reward_report_v0"
@@ -40,8 +42,6 @@ class SingleLabelerEnv(gymnasium.Env):
     render_mode : None, "ansi" or "rgb_array"
     **config
         Passed to the game (see its module docstring).
-
-    ``info`` is the focal labeler's info of the game (including ``gain``).
     """
 
     metadata = {"render_modes": ["human", "ansi", "rgb_array"], "render_fps": 2}

@@ -9,7 +9,9 @@
   (``agent_id_in_obs=True``).
 * :class:`SingleLabelerVectorEnv` (``gymnasium.vector.VectorEnv``): the single-labeler view for
   ``gymnasium.make_vec("StrategicFeedback/RewardReport-v0", num_envs,
-  vectorization_mode="vector_entry_point")``; auto-reset mode ``SAME_STEP``.
+  vectorization_mode="vector_entry_point", autoreset_mode=...)``; auto-reset mode
+  ``NEXT_STEP`` (Gymnasium's default, which its vector observation wrappers require),
+  ``SAME_STEP`` or ``DISABLED``.
 
 SB3 semantics: ``reset()`` returns observations only; ``step`` auto-resets (all games share the
 episode clock, so every slot is ``done`` together on the last round) and puts the last
@@ -25,6 +27,8 @@ returns its result once per requested index.
 """
 
 from __future__ import annotations
+
+import copy
 
 import gymnasium
 import numpy as np
@@ -256,39 +260,99 @@ class ParameterSharingVecEnv(_BatchedVecEnvBase):
         return self._flat_obs(obs), rewards.reshape(-1).astype(np.float32), dones, slot_infos
 
 
+def _autoreset_mode(mode) -> gymnasium.vector.AutoresetMode:
+    """An ``AutoresetMode``, or its value (``"NextStep"``) or lower-case name (``"next_step"``)."""
+    modes = gymnasium.vector.AutoresetMode
+    by_text = {**{m.value: m for m in modes}, **{m.name.lower(): m for m in modes}}
+    if isinstance(mode, modes):
+        return mode
+    if isinstance(mode, str) and mode in by_text:
+        return by_text[mode]
+    raise ValueError(f"autoreset_mode must be a gymnasium.vector.AutoresetMode or one of {sorted(by_text)}, got {mode!r}")
+
+
 class SingleLabelerVectorEnv(gymnasium.vector.VectorEnv):
     """Gymnasium ``VectorEnv`` of the single-labeler view (what ``make_vec`` returns).
 
-    Same parameters as :class:`SingleLabelerVecEnv`. ``reset(seed=...)`` returns
-    ``(obs (B, obs_dim), infos)``; ``step`` returns ``obs, rewards (B,), terminated (B,),
-    truncated (B,), infos`` (dict of arrays, the focal labeler's column). Auto-reset mode is
-    ``SAME_STEP``: on the last round ``infos["final_obs"]`` holds the final observations and
-    ``obs`` is already the first observation of the next episode.
+    Same parameters as :class:`SingleLabelerVecEnv`, plus ``autoreset_mode`` (an
+    ``AutoresetMode`` or ``"next_step"``, ``"same_step"``, ``"disabled"``; default
+    ``NEXT_STEP``). ``reset(seed=...)`` returns ``(obs (B, obs_dim), infos)``; ``step`` returns
+    ``obs, rewards (B,), terminated (B,), truncated (B,), infos`` (dict of ``(B,)`` arrays, the
+    focal labeler's column; ``reset()`` gives the same keys, zeros). All games share the
+    episode clock, so every game ends on the same step; with ``B = 1`` each mode reproduces
+    the scalar env (``gymnasium.make(id)``) driven the way Gymnasium's ``SyncVectorEnv``
+    drives it in that mode, bit for bit:
+
+    * ``NEXT_STEP``: the last round's step returns the final observations; the next ``step``
+      ignores its actions and returns the first observations of the new episode with reward
+      0, ``terminated = truncated = False`` and the zero infos of ``reset()``.
+    * ``SAME_STEP``: the last round's step returns the first observations of the next episode
+      and the zero infos of ``reset()``; ``infos["final_obs"]`` and ``infos["final_info"]``
+      hold the final observations and the last round's infos.
+    * ``DISABLED``: the last round's step returns the final observations; ``step`` then
+      raises until ``reset()``, which (without a seed) continues the generator exactly as the
+      scalar env's ``reset()`` does.
     """
 
-    metadata = {"autoreset_mode": gymnasium.vector.AutoresetMode.SAME_STEP, "render_modes": []}
+    metadata = {"autoreset_mode": gymnasium.vector.AutoresetMode.NEXT_STEP, "render_modes": []}
 
-    def __init__(self, game="reward_report_v0", num_envs=1, focal_agent=0, other_policies=None, seed=None, **config):
+    def __init__(self, game="reward_report_v0", num_envs=1, focal_agent=0, other_policies=None, seed=None,
+                 autoreset_mode=gymnasium.vector.AutoresetMode.NEXT_STEP, **config):
+        mode = _autoreset_mode(autoreset_mode)
         self.core = _FocalCore(game, num_envs, focal_agent, other_policies, seed, config)
         b = self.core.batched
+        self.metadata = {**type(self).metadata, "autoreset_mode": mode}
+        self.autoreset_mode = mode
         self.num_envs = b.num_games
         self.single_observation_space = b.single_observation_space
         self.single_action_space = b.single_action_space
         self.observation_space = gymnasium.vector.utils.batch_space(self.single_observation_space, self.num_envs)
         self.action_space = gymnasium.vector.utils.batch_space(self.single_action_space, self.num_envs)
         self.render_mode = None
+        self._episode_over = False  # the last step ended the episode (NEXT_STEP / DISABLED)
+        self._blank_infos = None
 
     def reset(self, *, seed=None, options=None):
         if seed is not None:
             if not isinstance(seed, (int, np.integer)):
                 raise ValueError("seed must be one int: all games share one generator")
             self._np_random_seed = int(seed)
-        return self.core.reset(seed).copy(), {}
+        mask = (options or {}).get("reset_mask")
+        if mask is not None and not np.all(mask):
+            raise ValueError("options['reset_mask'] must select every game: the games share one episode clock")
+        if self._episode_over and seed is None:
+            obs = self.core.obs[:, self.core.focal]  # the batched game already drew the next episode
+        else:
+            obs = self.core.reset(seed)
+        self._episode_over = False
+        return obs.copy(), self._reset_infos()
+
+    def _reset_infos(self):
+        """Zeros under every key of ``step()``'s infos, learnt once from a round played on a copy of
+        the batched game (the env's own state and generator are untouched)."""
+        if self._blank_infos is None:
+            probe = copy.deepcopy(self.core.batched)
+            infos = probe.scalar_infos(probe.step(probe.truthful_actions())[4])
+            self._blank_infos = {k: np.zeros_like(v[:, self.core.focal]) for k, v in infos.items()}
+        return {k: v.copy() for k, v in self._blank_infos.items()}
 
     def step(self, actions):
+        modes = gymnasium.vector.AutoresetMode
+        if self._episode_over:
+            if self.autoreset_mode == modes.DISABLED:
+                raise RuntimeError("the episode has ended and autoreset_mode is DISABLED: call reset() before step()")
+            obs, infos = self.reset()
+            zeros = np.zeros(self.num_envs, dtype=bool)
+            return obs, np.zeros(self.num_envs), zeros, zeros.copy(), infos
         obs, rewards, term, trunc, infos = self.core.step(actions)
         out = {k: v.copy() for k, v in self.core.focal_infos(infos).items()}
         if "final_observation" in infos:
-            out["final_obs"] = infos["final_observation"][:, self.core.focal].copy()
-            out["_final_obs"] = np.ones(self.num_envs, dtype=bool)
+            final = infos["final_observation"][:, self.core.focal].copy()
+            if self.autoreset_mode == modes.SAME_STEP:
+                every = np.ones(self.num_envs, dtype=bool)
+                out = {**self._reset_infos(), "final_obs": final, "_final_obs": every,
+                       "final_info": out, "_final_info": every.copy()}
+            else:
+                obs = final
+                self._episode_over = True
         return obs.copy(), rewards.copy(), term, trunc, out

@@ -1,7 +1,7 @@
 """The per-step DSIC ``gain`` of reward_report_v0 against independent recomputations.
 
 Expectations are recomputed here from the infos (policy, reports, true types) with numpy,
-the KL optimum in closed form (MODEL.md section 1), and the truthful counterfactual by
+the KL optimum in closed form (docs/model.md §1), and the truthful counterfactual by
 re-running ``mechanisms.make(...)`` on the deviated profile."""
 
 from __future__ import annotations

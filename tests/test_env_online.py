@@ -1,7 +1,7 @@
-"""online_feedback_v0: regret behaviour, weights and observation privacy (MODEL.md section 2).
+"""online_feedback_v0: regret behaviour, weights and observation privacy (docs/model.md §2).
 
 Weights, aggregates and regret are recomputed here from the infos with the formulas of
-MODEL.md (Weighted-Score Update, ``eta = sqrt(ln n / T)``, quadratic loss)."""
+docs/model.md §2 (Weighted-Score Update, ``eta = sqrt(ln n / T)``, quadratic loss)."""
 
 from __future__ import annotations
 

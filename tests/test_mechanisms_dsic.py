@@ -1,4 +1,4 @@
-"""Affine maximizer payment: DSIC and IR (MODEL.md section 1, [SUN] Prop 4.4), and the
+"""Affine maximizer payment: DSIC and IR (docs/model.md §1, [SUN] Prop 4.4), and the
 ``unilateral_outcomes`` counterfactuals.
 
 Utilities are always evaluated here, with the *true* type: ``u_i = w_i <theta, r_i> - p_i``.

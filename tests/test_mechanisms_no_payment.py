@@ -1,4 +1,4 @@
-"""[SUN] Thm 4.2 (MODEL.md section 1, claim 1): without payments truth-telling is not optimal.
+"""[SUN] Thm 4.2 (docs/model.md §1, claim 1): without payments truth-telling is not optimal.
 
 If ``r_i`` has at least two distinct values and ``min r_i > 0``, the report
 ``r_i(x_max) + eps, r_i(x_min) - eps`` (sum normalisation) or ``r_i(x_min) - eps`` (max

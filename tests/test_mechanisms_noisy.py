@@ -1,4 +1,4 @@
-"""[SUN] Thm 4.12 (MODEL.md section 1, claim 3): approximate DSIC under noisy input.
+"""[SUN] Thm 4.12 (docs/model.md §1, claim 3): approximate DSIC under noisy input.
 
 The mechanism sees ``clip(report + noise, 0, 1)`` with ``||noise||_inf <= eps`` for every
 labeler (the same noise draw whether ``i`` is truthful or not). Under the affine maximizer

@@ -1,4 +1,4 @@
-"""Online aggregation rules of [HD] (MODEL.md section 2).
+"""Online aggregation rules of [HD] (docs/model.md §2).
 
 * Weighted-Score Update: ``pi_{i,t+1} = pi_{i,t} (1 - eta l_i + eta sum_j pi_j l_j)`` with
   quadratic loss ``l_i = 1/2 ||x_i - y||^2`` (= ``(p_i - y)^2`` for K = 2), renormalised;
@@ -22,7 +22,7 @@ from strategic_feedback_env import mechanisms
 
 
 def wsu_reference(weights, losses, eta):
-    """Weighted-Score Update for one game, loop by loop (MODEL.md section 2)."""
+    """Weighted-Score Update for one game, loop by loop (docs/model.md §2)."""
     n = len(weights)
     mean = sum(weights[j] * losses[j] for j in range(n))
     new = [weights[i] * (1 - eta * losses[i] + eta * mean) for i in range(n)]

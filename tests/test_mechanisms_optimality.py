@@ -1,4 +1,4 @@
-"""SW-Max training rule against an independent numerical optimiser (MODEL.md section 1).
+"""SW-Max training rule against an independent numerical optimiser (docs/model.md §1).
 
 For each regulariser the policy returned by ``sw_max`` must solve
 

@@ -112,7 +112,8 @@ def test_ppo_trains_and_is_reproducible(cls):
 
 def test_gymnasium_make_vec_entry_point():
     for gym_id in ("StrategicFeedback/RewardReport-v0", "StrategicFeedback/OnlineFeedback-v0"):
-        env = gymnasium.make_vec(gym_id, num_envs=3, vectorization_mode="vector_entry_point", max_cycles=2)
+        env = gymnasium.make_vec(gym_id, num_envs=3, vectorization_mode="vector_entry_point", max_cycles=2,
+                                 autoreset_mode="same_step")
         assert isinstance(env, SingleLabelerVectorEnv)
         obs, _ = env.reset(seed=1)
         obs2, _ = gymnasium.make_vec(gym_id, num_envs=3, vectorization_mode="vector_entry_point",
@@ -139,7 +140,7 @@ def test_vector_env_matches_scalar_single_labeler_env():
         o, r, term, _, info = scalar.step(a)
         vo, vr, vterm, _, vinfo = vec.step(a[None])
         assert r == vr[0] and term == vterm[0] and info["gain"] == vinfo["gain"][0]
-    assert np.array_equal(o, vinfo["final_obs"][0])
+    assert np.array_equal(o, vo[0])  # NEXT_STEP (the default): the last step returns the final observation
 
 
 def test_slot_infos_match_the_batched_infos_and_are_plain_dicts():

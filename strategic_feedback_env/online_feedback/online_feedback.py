@@ -1,6 +1,6 @@
 """# Online Feedback (``online_feedback_v0``)
 
-The repeated online-feedback game of [HD] (MODEL.md section 2): each round ``t`` labelers
+The repeated online-feedback game of [HD] (docs/model.md §2): each round ``t`` labelers
 report the probability that response A beats response B, the mechanism aggregates the
 reports with its current weights, the ground truth is revealed and the weights are updated
 (they carry over between rounds within an episode).
@@ -76,7 +76,7 @@ def _per_labeler(value, n: int, name: str) -> np.ndarray:
 class OnlineFeedbackRounds:
     """The game's state hooks for any leading batch shape: ``()`` in the ParallelEnv,
     ``(B,)`` in :class:`strategic_feedback_env.batched.BatchedOnlineFeedback`, so both draw the
-    same numbers in the same order (MODEL.md section 2). Needs the parsed config attributes,
+    same numbers in the same order (docs/model.md §2). Needs the parsed config attributes,
     ``n``, ``np_random``, ``round``, ``max_cycles`` and ``batch_shape``."""
 
     def _start_episode(self):

@@ -1,6 +1,6 @@
 """Rules of the online-feedback game [HD], vectorised over leading batch dimensions.
 
-Pure functions shared by the ParallelEnv and the batched env (numpy or torch; MODEL.md
+Pure functions shared by the ParallelEnv and the batched env (numpy or torch; docs/model.md
 section 2). Reports ``x_i`` are probabilities that response A is better; mechanisms see
 ``(x_i, 1 - x_i)``.
 """

@@ -1,6 +1,6 @@
 """# Reward Report (``reward_report_v0``)
 
-The reward-model game of [SUN] (MODEL.md section 1), repeated for ``max_cycles`` rounds.
+The reward-model game of [SUN] (docs/model.md §1), repeated for ``max_cycles`` rounds.
 
 | | |
 |---|---|
@@ -74,7 +74,7 @@ REDRAW = ("round", "episode")
 class RewardReportRounds:
     """The game's state hooks for any leading batch shape: ``()`` in the ParallelEnv,
     ``(B,)`` in :class:`strategic_feedback_env.batched.BatchedRewardReport`, so both draw the
-    same numbers in the same order (MODEL.md section 1). Needs the parsed config attributes,
+    same numbers in the same order (docs/model.md §1). Needs the parsed config attributes,
     ``n``, ``np_random``, ``round``, ``max_cycles`` and ``batch_shape``."""
 
     def _draw_types(self):

@@ -1,7 +1,7 @@
 """Rules of the reward-report game [SUN], vectorised over leading batch dimensions.
 
 Pure functions, shared by the ParallelEnv (no batch dimension) and the batched env
-(``(B, n, K)``, numpy or torch) so the game is written once (MODEL.md section 1). Arrays come
+(``(B, n, K)``, numpy or torch) so the game is written once (docs/model.md §1). Arrays come
 back in the kind they came in (``mechanisms._ops.ops_for``).
 """
 
