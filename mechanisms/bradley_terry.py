@@ -38,22 +38,28 @@ def pair_incidence(pairs, K: int) -> np.ndarray:
 
 
 def null_projection(incidence, counts) -> np.ndarray:
-    """``N = I - L^+ L`` for the Laplacian ``L = B^T diag(c > 0) B``: ``(..., K, K)``, the
-    projection onto the span of the comparison graph's component indicators."""
-    laplacian = np.einsum("...mk,...m,...ml->...kl", incidence, (counts > 0).astype(np.float64), incidence)
+    """``(..., K, K)`` projection onto the null space of the Laplacian ``B^T diag(c > 0) B``: the
+    span of the comparison graph's component indicators, ``N[k, l] = [k ~ l] / |component of k|``
+    (connectivity by repeated squaring of the adjacency)."""
     K = incidence.shape[-1]
-    return np.eye(K) - np.linalg.pinv(laplacian, hermitian=True) @ laplacian
+    used = np.abs(incidence) * (counts > 0)[..., None]
+    linked = (np.matmul(np.swapaxes(used, -1, -2), used) + np.eye(K)) > 0
+    for _ in range(max(1, int(np.ceil(np.log2(K))))):
+        linked = np.matmul(linked.astype(np.float64), linked.astype(np.float64)) > 0
+    same = linked.astype(np.float64)
+    return same / same.sum(-1, keepdims=True)
 
 
 def newton_step(scores, incidence, targets, counts, ridge, gauge, ops=NumpyOps):
     """One Newton step ``(-hess + N)^{-1} grad`` of the BT log-likelihood at ``scores`` ``(..., K)``,
     capped at ``MAX_STEP`` in max-norm (numpy arrays or torch tensors via ``ops``)."""
     xp = ops.xp
-    d = xp.einsum("...mk,...k->...m", incidence, scores)
+    transposed = incidence.swapaxes(-1, -2)
+    d = (incidence @ scores[..., None])[..., 0]
     win = 0.5 * (1.0 + xp.tanh(0.5 * d))  # sigma(d) without overflow
-    grad = xp.einsum("...mk,...m->...k", incidence, counts * (targets - win)) - ridge * scores
+    grad = (transposed @ (counts * (targets - win))[..., None])[..., 0] - ridge * scores
     curvature = counts * win * (1.0 - win)
-    precision = xp.einsum("...mk,...m,...ml->...kl", incidence, curvature, incidence) + gauge
+    precision = (transposed * curvature[..., None, :]) @ incidence + gauge
     if ridge:
         precision = precision + ridge * xp.eye(scores.shape[-1], dtype=scores.dtype)
     step = xp.linalg.solve(precision, grad[..., None])[..., 0]
@@ -107,15 +113,18 @@ def _prepared(pairs, probabilities, K, counts, clip):
 def bt_fit(pairs, probabilities, K, temperature=1.0, counts=None, ridge=0.0, clip=1e-3, tol=1e-10, max_iter=100):
     """BT maximum-likelihood rewards ``(..., K)`` (minimum 0, in reward units ``tau s``).
 
-    ``pairs`` ``(..., m, 2)`` integer responses ``(a, b)``; ``probabilities`` ``(..., m)`` the
-    reported ``P(a > b)`` in ``[0, 1]``; ``counts`` ``(..., m)`` comparison weights (default 1;
+    ``pairs`` ``(..., m, 2)`` integer responses ``(a, b)`` (broadcast to the probabilities);
+    ``probabilities`` ``(..., m)`` the reported ``P(a > b)`` in ``[0, 1]``; ``counts`` ``(..., m)`` comparison weights (default 1;
     e.g. group sizes for a pooled fit). Batched over leading dimensions; see the module docstring.
     """
     temperature, ridge, clip = check_fit_options(temperature, ridge, clip)
     p = as_float_array(probabilities, "probabilities")
     pairs = check_pairs(pairs, K)
-    if p.shape != pairs.shape[:-1]:
-        raise ValueError(f"probabilities must have shape {pairs.shape[:-1]} (one per pair), got {p.shape}")
+    try:
+        pairs = np.broadcast_to(pairs, (*p.shape, 2))
+    except ValueError:
+        raise ValueError(f"probabilities must have one entry per pair (pairs of shape {pairs.shape}), "
+                         f"got shape {p.shape}") from None
     if p.size and (p.min() < 0 or p.max() > 1):
         raise ValueError(f"probabilities must lie in [0, 1], got min {p.min():.6g}, max {p.max():.6g}")
     if counts is not None:
