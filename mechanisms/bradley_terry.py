@@ -110,7 +110,7 @@ def _prepared(pairs, probabilities, K, counts, clip):
     return incidence, np.clip(probabilities, clip, 1.0 - clip), c, null_projection(incidence, c)
 
 
-def bt_fit(pairs, probabilities, K, temperature=1.0, counts=None, ridge=0.0, clip=1e-3, tol=1e-10, max_iter=100):
+def bt_fit(pairs, probabilities, K, temperature=1.0, counts=None, ridge=0.0, clip=1e-6, tol=1e-10, max_iter=100):
     """BT maximum-likelihood rewards ``(..., K)`` (minimum 0, in reward units ``tau s``).
 
     ``pairs`` ``(..., m, 2)`` integer responses ``(a, b)`` (broadcast to the probabilities);
@@ -121,6 +121,8 @@ def bt_fit(pairs, probabilities, K, temperature=1.0, counts=None, ridge=0.0, cli
     p = as_float_array(probabilities, "probabilities")
     pairs = check_pairs(pairs, K)
     try:
+        if p.ndim == 0 or pairs.shape[-2] != p.shape[-1]:
+            raise ValueError
         pairs = np.broadcast_to(pairs, (*p.shape, 2))
     except ValueError:
         raise ValueError(f"probabilities must have one entry per pair (pairs of shape {pairs.shape}), "
@@ -134,7 +136,7 @@ def bt_fit(pairs, probabilities, K, temperature=1.0, counts=None, ridge=0.0, cli
     return fit_rewards(pairs, p, K, temperature, counts, ridge, clip, tol, max_iter)
 
 
-def fit_rewards(pairs, probabilities, K, temperature, counts=None, ridge=0.0, clip=1e-3, tol=1e-10, max_iter=100):
+def fit_rewards(pairs, probabilities, K, temperature, counts=None, ridge=0.0, clip=1e-6, tol=1e-10, max_iter=100):
     """:func:`bt_fit` without the input checks (the game calls it with validated arrays)."""
     incidence, targets, c, gauge = _prepared(pairs, probabilities, K, counts, clip)
     scores = _iterate(np.zeros((*targets.shape[:-1], K)), incidence, targets, c, ridge, gauge, NumpyOps, tol, max_iter)
@@ -144,7 +146,7 @@ def fit_rewards(pairs, probabilities, K, temperature, counts=None, ridge=0.0, cl
 _TORCH_OPS = None
 
 
-def torch_bt_fit(pairs, probabilities, K, temperature, counts=None, ridge=0.0, clip=1e-3, tol=1e-10, max_iter=100):
+def torch_bt_fit(pairs, probabilities, K, temperature, counts=None, ridge=0.0, clip=1e-6, tol=1e-10, max_iter=100):
     """:func:`fit_rewards` in torch, differentiable w.r.t. ``probabilities`` (and ``counts``).
 
     The optimum is found without gradients; one more Newton step from it, with gradients, has

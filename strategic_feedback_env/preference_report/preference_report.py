@@ -53,7 +53,9 @@ it alone reported truthfully, the others' reports fixed), ``gain``, ``report``, 
 * ``temperature`` [0.1]: the public BT temperature ``tau > 0``
 * ``reward_model`` ["per_labeler"]: ``"per_labeler"`` or ``"pooled"``
 * ``ridge`` [0.0]: ridge penalty ``ridge/2 ||r / tau||^2`` of the fit (0: none)
-* ``clip`` [1e-3]: reports are clipped to ``[clip, 1 - clip]`` inside the fit
+* ``clip`` [1e-6]: reports are clipped to ``[clip, 1 - clip]`` inside the fit (exact truthful
+  probabilities stay unclipped while reward gaps are below ``tau log((1 - clip) / clip)``, 1.38 for
+  ``tau = 0.1``)
 * ``max_cycles`` [10], ``render_mode`` [None]: as in ``reward_report_v0``
 """
 
@@ -132,7 +134,7 @@ class PreferenceReportEnv(PreferenceReportRounds, LabelerGame, EzPickle):
         temperature=0.1,
         reward_model="per_labeler",
         ridge=0.0,
-        clip=1e-3,
+        clip=1e-6,
         max_cycles=10,
         render_mode=None,
     ):
