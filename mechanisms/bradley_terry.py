@@ -161,8 +161,8 @@ def torch_bt_fit(pairs, probabilities, K, temperature, counts=None, ridge=0.0, c
     ops = _TORCH_OPS
     pairs = np.asarray(pairs)
     lead = probabilities.shape[:-1]
-    c_np = np.ones(tuple(lead) + pairs.shape[-2:-1]) if counts is None else np.broadcast_to(
-        np.asarray(counts.detach() if isinstance(counts, torch.Tensor) else counts), tuple(lead) + pairs.shape[-2:-1])
+    c_np = np.ones(tuple(lead) + pairs.shape[-2:-1]) if counts is None else np.array(np.broadcast_to(
+        np.asarray(counts.detach() if isinstance(counts, torch.Tensor) else counts), tuple(lead) + pairs.shape[-2:-1]))
     t = lambda a: torch.as_tensor(a, dtype=probabilities.dtype, device=probabilities.device)  # noqa: E731
     incidence = t(np.broadcast_to(pair_incidence(pairs, K), (*lead, pairs.shape[-2], K)).copy())
     gauge = t(null_projection(pair_incidence(pairs, K), c_np))
