@@ -50,6 +50,15 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _pairs(text: str):
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'all' or an integer, got {text!r}") from None
+
+
 def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
@@ -62,6 +71,8 @@ def _game_options(p):
     p.add_argument("--max-cycles", type=int, default=10, help="rounds per reward-report episode (default 10)")
     p.add_argument("--online-cycles", type=int, default=100, help="rounds per online-game episode (default 100)")
     p.add_argument("--bias", type=float, default=0.1, help="online labelers' bias beta_i (default 0.1)")
+    p.add_argument("--pairs", type=_pairs, default="all",
+                   help="pairs asked per labeler and round in the preference game: all or a number (default all)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,11 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="empirical DSIC audit: every mechanism against every adversary")
     p.add_argument("--mechanisms", type=_names, default=None,
-                   help="mechanisms to audit (default: all registered: sw_max, affine_maximizer in the reward-report "
-                        "game; average, median, online_weighted, hedge in the online game)")
+                   help="mechanisms to audit (default: all registered: sw_max, affine_maximizer, median_of_mles in the "
+                        "reward-report game; average, median, online_weighted, hedge in the online game; and "
+                        "<mechanism>@<per_labeler|pooled> in the preference game: sw_max and affine_maximizer on both "
+                        "fits, median_of_mles@per_labeler)")
     p.add_argument("--adversaries", type=_names, default=None,
                    help="adversaries (default: all that play each game: exaggerate, mix, size_scaling, random, "
-                        "gradient | shade, extreme, random, myopic; and ppo, sac, shared)")
+                        "gradient | shade, extreme, random, myopic | prefer_top, invert_others_top, sharpen, random, "
+                        "gradient; and ppo, sac, shared)")
     p.add_argument("--episodes", type=int, default=20, help="paired evaluation episodes per cell (default 20)")
     p.add_argument("--focal", type=_names, default=None, help="labelers that deviate, e.g. labeler_0 (default all)")
     _game_options(p)
@@ -85,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("train", help="train RL labelers on a game and mechanism, save them, report their gain")
-    p.add_argument("--game", default="reward_report_v0", choices=["reward_report_v0", "online_feedback_v0"],
+    p.add_argument("--game", default="reward_report_v0",
+                   choices=["reward_report_v0", "online_feedback_v0", "preference_report_v0"],
                    help="the game; it must be the mechanism's (online rules play online_feedback_v0)")
     p.add_argument("--mechanism", default="sw_max", help="mechanism name (default sw_max)")
     p.add_argument("--algo", default="ppo", choices=["ppo", "sac"])
