@@ -127,3 +127,16 @@ def test_audit_cells_name_the_preference_mechanisms():
     for bad in ("sw_max@both", "average@pooled", "nope@pooled"):
         with pytest.raises(ValueError):
             audit_exp.game_of(bad)
+
+
+def test_study_gains_respect_the_fit_error_bound_and_vanish_on_connected_pairs():
+    """Thm 4.12-style: a misreport gains at most 2 w eps (eps = the truthful fit's error); with
+    exact probabilities on connected pairs eps = 0 and nothing is gained."""
+    from strategic_feedback_env.experiments.preference_study import dsic_vs_pairs, median_welfare
+
+    rows = dsic_vs_pairs((2, 6), "probability", samples=2, seed=0, n=3, K=4, steps=10)
+    assert rows[0]["connected"] == 0.0 and rows[0]["bound_2w_eps"] > 0
+    assert all(r["bound_violations"] == 0 and r["max_gain_over_bound"] <= 1.0 for r in rows)
+    assert rows[1]["connected"] == 1.0 and rows[1]["gain_max"] <= 1e-9 and rows[1]["bound_2w_eps"] < 1e-9
+    welfare = median_welfare((3,), (0.5,), games=50, seed=0, K=4)[0]
+    assert welfare["welfare_median"] <= welfare["welfare_sw_max"] + 1e-12
