@@ -71,6 +71,7 @@ from strategic_feedback_env.mechanisms.bradley_terry import check_fit_options
 from strategic_feedback_env.mechanisms.validation import check_positive_int
 
 from ..labeler_game import LabelerGame, build_mechanism
+from ..reward_report import rules as rr_rules
 from ..reward_report.reward_report import RewardReportRounds
 from . import rules
 from .rules import REPORTS, REWARD_MODELS, observation_layout
@@ -189,13 +190,8 @@ class PreferenceReportEnv(PreferenceReportRounds, LabelerGame, EzPickle):
     def _play_round(self, action_matrix):
         fitted, res = rules.play_round(self, action_matrix)
         self.last_policy = res["policy"]
-        agent_infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain")}
+        agent_infos, shared = rr_rules.round_infos(res)
         agent_infos.update(report=action_matrix, fitted_reward=fitted, true_reward=self.rewards, true_size=self.sizes)
-        shared = {
-            "social_welfare": float(res["social_welfare"]),
-            "total_payment": float(res["total_payment"]),
-            "policy": res["policy"],
-        }
         return res["utility"], agent_infos, shared
 
 

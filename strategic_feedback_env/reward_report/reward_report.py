@@ -183,13 +183,8 @@ class RewardReportEnv(RewardReportRounds, LabelerGame, EzPickle):
     def _play_round(self, action_matrix):
         reports, reported_sizes, res = rules.play_round(self, action_matrix)
         self.last_policy = res["policy"]
-        agent_infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain")}
+        agent_infos, shared = rules.round_infos(res)
         agent_infos.update(report=reports, reported_size=reported_sizes, true_reward=self.rewards, true_size=self.sizes)
-        shared = {
-            "social_welfare": float(res["social_welfare"]),
-            "total_payment": float(res["total_payment"]),
-            "policy": res["policy"],
-        }
         return res["utility"], agent_infos, shared
 
 

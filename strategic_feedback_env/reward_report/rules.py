@@ -130,3 +130,15 @@ def score_outcomes(out, dev, rewards, sizes):
         "social_welfare": sum_last(sizes * valuations),
         "total_payment": sum_last(out.payments),
     }
+
+
+def round_infos(res):
+    """``(per-labeler infos, shared infos)`` of one round of a scalar env, from the results of
+    :func:`score_outcomes` (the games add their own report entries to the first)."""
+    agent_infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain")}
+    shared = {
+        "social_welfare": float(res["social_welfare"]),
+        "total_payment": float(res["total_payment"]),
+        "policy": res["policy"],
+    }
+    return agent_infos, shared
