@@ -269,3 +269,12 @@ def test_bad_reports_raise_and_leave_the_state_unchanged(report, bad, pattern):
     with pytest.raises(ValueError, match=pattern):
         b.step(bad_actions)
     _assert_identical(b.step(b.truthful_actions()), bfresh.step(bfresh.truthful_actions()))
+
+
+def test_max_cycles_and_render():
+    from pettingzoo.test import max_cycles_test, render_test
+
+    max_cycles_test(preference_report_v0)
+    render_test(functools.partial(preference_report_v0.env, **SMALL),
+                custom_tests={"ansi": lambda res: isinstance(res, str) and "preference_report_v0" in res,
+                              "rgb_array": lambda res: res.ndim == 3 and res.shape[2] == 3})
