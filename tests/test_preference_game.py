@@ -167,6 +167,11 @@ def test_gymnasium_and_sb3_checkers(report):
     obs, _ = env.reset(seed=0)
     obs, r, _, _, info = env.step(env.action_space.sample())
     assert env.observation_space.contains(obs) and np.isfinite(r) and "fitted_reward" in info
+    venv = gymnasium.make_vec("StrategicFeedback/PreferenceReport-v0", 2, vectorization_mode="vector_entry_point",
+                              **kwargs)
+    obs, _ = venv.reset(seed=1)
+    _, rewards, _, _, infos = venv.step(venv.action_space.sample())
+    assert obs.shape == (2, venv.single_observation_space.shape[0]) and rewards.shape == (2,) and "gain" in infos
 
 
 def test_pettingzoo_registry_and_package_make():
