@@ -138,6 +138,8 @@ def plot(rows: list[dict]):
             ax.bar(xs, ys, width, yerr=es, label=adv, capsize=2)
         ax.axhline(0.0, color="black", lw=0.8)
         ax.set_xticks([m + 0.4 - width / 2 for m in range(len(mechs))], mechs)
+        if any(len(m) > 12 for m in mechs):  # the preference game's <mechanism>@<reward model> names
+            ax.tick_params(axis="x", labelrotation=20, labelsize=7)
         ax.set_ylabel("gain over truthful (return per episode)")
         ax.set_title(game)
         ax.legend(fontsize=7)
