@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._ops import NumpyOps, TorchOps
+from ._ops import NumpyOps
 from .validation import as_float_array, check_number
 
 MAX_STEP = 5.0  # largest Newton step (max-norm, logit units): a trust region far from the optimum
@@ -143,9 +143,6 @@ def fit_rewards(pairs, probabilities, K, temperature, counts=None, ridge=0.0, cl
     return temperature * (scores - scores.min(-1, keepdims=True))
 
 
-_TORCH_OPS = None
-
-
 def torch_bt_fit(pairs, probabilities, K, temperature, counts=None, ridge=0.0, clip=1e-6, tol=1e-10, max_iter=100):
     """:func:`fit_rewards` in torch, differentiable w.r.t. ``probabilities`` (and ``counts``).
 
@@ -155,10 +152,9 @@ def torch_bt_fit(pairs, probabilities, K, temperature, counts=None, ridge=0.0, c
     """
     import torch
 
-    global _TORCH_OPS
-    if _TORCH_OPS is None:
-        _TORCH_OPS = TorchOps()
-    ops = _TORCH_OPS
+    from .differentiable import _ops
+
+    ops = _ops()
     pairs = np.asarray(pairs)
     lead = probabilities.shape[:-1]
     c_np = np.ones(tuple(lead) + pairs.shape[-2:-1]) if counts is None else np.array(np.broadcast_to(
