@@ -77,13 +77,17 @@ class PreferenceGradientAdversary:
         pairs = game.pairs.reshape(n * m, 2) if pooled else game.pairs
         counts = np.repeat(game.sizes, m) if pooled else None
 
+        others_fit = t(rules.fitted_reports(game.truthful, game.pairs, game.sizes, K, game.reward_model,
+                                            game.temperature, game.ridge, game.clip))
+
         def utility(x):
-            profile = others * (1 - own) + x[:, None, :] * own  # (R, n, m)
             if pooled:
+                profile = others * (1 - own) + x[:, None, :] * own  # (R, n, m)
                 fit = torch_bt_fit(pairs, profile.reshape(len(x), n * m), K, game.temperature, counts, game.ridge,
                                    game.clip)[:, None, :].expand(len(x), n, K)
-            else:
-                fit = torch_bt_fit(pairs, profile, K, game.temperature, None, game.ridge, game.clip)
+            else:  # only labeler i's own fit moves
+                own_fit = torch_bt_fit(pairs[i], x, K, game.temperature, None, game.ridge, game.clip)
+                fit = others_fit * (1 - own) + own_fit[:, None, :] * own
             policy, payments = _torch_policy_and_payments(mech, torch.clamp(fit, max=1.0), sizes, ref)
             value = sizes[i] * (policy * r_i).sum(-1)
             return value if payments is None else value - payments[..., i]

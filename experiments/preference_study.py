@@ -131,12 +131,16 @@ def main(argv=None) -> int:
     folder = RunFolder(args.out or default_run_path("preference", args.seed), vars(args), command="preference_study",
                        force=args.force)
     pair_counts = (5, 9, 15) if args.quick else (5, 9, 15, 25, 45)
-    dsic = [row for report in ("probability", "label") for row in dsic_vs_pairs(pair_counts, report, samples, args.seed)]
-    exploit = exploitability((3,) if args.quick else (3, 5, 10), samples, args.seed)
-    welfare = median_welfare((3, 5, 10), (0.1, 1.0), 200 if args.quick else 2000, args.seed)
-    for name, rows in (("dsic_vs_pairs.csv", dsic), ("exploitability.csv", exploit), ("median_welfare.csv", welfare)):
+    parts = {
+        "median_welfare.csv": lambda: median_welfare((3, 5, 10), (0.1, 1.0), 200 if args.quick else 2000, args.seed),
+        "dsic_vs_pairs.csv": lambda: [row for report in ("probability", "label")
+                                      for row in dsic_vs_pairs(pair_counts, report, samples, args.seed)],
+        "exploitability.csv": lambda: exploitability((3,) if args.quick else (3, 5, 10), samples, args.seed),
+    }
+    for name, part in parts.items():
+        rows = part()
         folder.write_csv(name, rows)
-        print(format_table(rows), "\n")
+        print(format_table(rows), "\n", flush=True)
     print(f"results written to {folder.path}")
     return 0
 
