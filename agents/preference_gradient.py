@@ -14,21 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategic_feedback_env.mechanisms._ops import TorchOps
 from strategic_feedback_env.mechanisms.bradley_terry import torch_bt_fit
 from strategic_feedback_env.mechanisms.differentiable import torch_outcome
-from strategic_feedback_env.mechanisms.median_of_mles import MedianOfMLEs, median_core
+from strategic_feedback_env.mechanisms.median_of_mles import MedianOfMLEs, torch_median_outcome
 from strategic_feedback_env.mechanisms.sw_max import SocialWelfareMaximizer
 from strategic_feedback_env.preference_report import rules
-
-
-def _torch_policy_and_payments(mechanism, fitted, sizes, reference):
-    if isinstance(mechanism, SocialWelfareMaximizer):
-        out = torch_outcome(mechanism, fitted, sizes, reference)
-        return out.policy, out.payments
-    policy, _ = median_core(fitted, sizes.expand(fitted.shape[:-1]), mechanism.lam, reference, mechanism.regularizer,
-                            TorchOps())
-    return policy, None
 
 
 class PreferenceGradientAdversary:
@@ -68,6 +58,7 @@ class PreferenceGradientAdversary:
         mech = game.mechanism
         if not isinstance(mech, (SocialWelfareMaximizer, MedianOfMLEs)):
             raise ValueError(f"PreferenceGradientAdversary needs sw_max, affine_maximizer or median_of_mles, got {mech!r}")
+        twin = torch_median_outcome if isinstance(mech, MedianOfMLEs) else torch_outcome
         n, m, K, i = game.n, game.m, game.K, labeler
         t = lambda a: torch.as_tensor(np.array(a, dtype=np.float64))  # noqa: E731
         others, sizes, r_i, ref = t(game.truthful), t(game.sizes), t(game.rewards[i]), t(game.reference)
@@ -88,9 +79,8 @@ class PreferenceGradientAdversary:
             else:  # only labeler i's own fit moves
                 own_fit = torch_bt_fit(pairs[i], x, K, game.temperature, None, game.ridge, game.clip)
                 fit = others_fit * (1 - own) + own_fit[:, None, :] * own
-            policy, payments = _torch_policy_and_payments(mech, torch.clamp(fit, max=1.0), sizes, ref)
-            value = sizes[i] * (policy * r_i).sum(-1)
-            return value if payments is None else value - payments[..., i]
+            out = twin(mech, torch.clamp(fit, max=1.0), sizes, ref)
+            return sizes[i] * (out.policy * r_i).sum(-1) - out.payments[..., i]
 
         x = t(self._starts(game, i)).requires_grad_(True)
         opt = torch.optim.Adam([x], lr=self.lr)

@@ -53,3 +53,21 @@ class MedianOfMLEs(Mechanism):
         ref = check_reference(self.reference if reference is None else reference, r.shape[-1])
         policy, value = median_core(r, w, self.lam, ref, self.regularizer)
         return Outcome(policy=policy, payments=np.zeros(w.shape), value=value)
+
+
+def torch_median_outcome(mechanism: MedianOfMLEs, reports, sizes=None, reference=None) -> Outcome:
+    """:meth:`MedianOfMLEs.outcome` in torch (gradients flow through the median to the reports
+    that are the median, and through the sizes); inputs are not validated, as in
+    :func:`strategic_feedback_env.mechanisms.differentiable.torch_outcome`."""
+    import torch
+
+    from .differentiable import _ops
+
+    K = reports.shape[-1]
+    if sizes is None:
+        sizes = torch.ones(reports.shape[:-1], dtype=reports.dtype, device=reports.device)
+    ref = mechanism.reference if reference is None else reference
+    ref = torch.as_tensor(np.full(K, 1.0 / K) if ref is None else ref, dtype=reports.dtype, device=reports.device)
+    sizes = sizes.expand(reports.shape[:-1])
+    policy, value = median_core(reports, sizes, mechanism.lam, ref, mechanism.regularizer, _ops())
+    return Outcome(policy=policy, payments=torch.zeros(sizes.shape, dtype=reports.dtype), value=value)

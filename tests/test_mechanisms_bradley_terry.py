@@ -175,3 +175,20 @@ def test_median_of_mles_plays_reward_report():
     env.reset(seed=0)
     _, rew, _, _, info = env.step(env.truthful_actions())
     assert all(np.isfinite(v) for v in rew.values()) and info["labeler_0"]["payment"] == 0.0
+
+
+def test_torch_median_outcome_matches_and_the_reward_report_gradient_adversary_attacks_it():
+    from strategic_feedback_env.agents import GradientAdversary
+    from strategic_feedback_env.mechanisms.median_of_mles import torch_median_outcome
+
+    rng = np.random.default_rng(5)
+    r = rng.dirichlet(np.ones(4), size=3)
+    w = np.array([1.0, 3.0, 2.0])
+    m = mechanisms.make("median_of_mles", lam=0.5)
+    out = torch_median_outcome(m, torch.tensor(r), torch.tensor(w))
+    np.testing.assert_allclose(out.policy.numpy(), m.outcome(r, w).policy, rtol=1e-12)
+    br = GradientAdversary(steps=30).best_response(m, r, w, 0)
+    profile = r.copy()
+    profile[0] = br.report
+    exact = w[0] * m.outcome(profile, w).policy @ r[0] - w[0] * m.outcome(r, w).policy @ r[0]
+    assert br.gain == pytest.approx(exact, abs=1e-12) and br.gain > 1e-4
