@@ -3,6 +3,7 @@
 * :mod:`strategic_feedback_env.agents.policies`: the policy interface (``obs -> action``, SB3-style ``predict``)
   and the misreport families of [SUN] and [HD];
 * :mod:`strategic_feedback_env.agents.gradient`: white-box best responses through the mechanism (torch twin);
+* :mod:`strategic_feedback_env.agents.preference_gradient`: the same through BT fit -> mechanism (preference game);
 * :mod:`strategic_feedback_env.agents.learning`: stable-baselines3 labelers (best response, independent learners,
   parameter sharing), saved with a JSON sidecar;
 * :mod:`strategic_feedback_env.agents.dsic_audit`: the empirical DSIC audit (docs/model.md §3).
@@ -12,15 +13,19 @@ The learning names are imported on first use (they load stable-baselines3 and to
 
 from .dsic_audit import AuditResult, adversary_names, audit
 from .gradient import BestResponse, GradientAdversary, MyopicOnlineAdversary
+from .preference_gradient import PreferenceGradientAdversary
 from .policies import (
     POLICIES,
     Exaggerate,
     Extreme,
     GameSpec,
+    InvertOthersTop,
     LabelerPolicy,
     Mix,
+    PreferTop,
     Random,
     Shade,
+    Sharpen,
     SizeScaling,
     Truthful,
     make_policy,
@@ -46,11 +51,15 @@ __all__ = [
     "Extreme",
     "GameSpec",
     "GradientAdversary",
+    "InvertOthersTop",
     "LabelerPolicy",
     "Mix",
     "MyopicOnlineAdversary",
+    "PreferTop",
+    "PreferenceGradientAdversary",
     "Random",
     "Shade",
+    "Sharpen",
     "SizeScaling",
     "Truthful",
     "adversary_names",

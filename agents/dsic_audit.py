@@ -37,6 +37,7 @@ import strategic_feedback_env
 from strategic_feedback_env.single_agent import policy_callable
 
 from .gradient import GradientAdversary, MyopicOnlineAdversary
+from .preference_gradient import PreferenceGradientAdversary
 from .policies import POLICIES, make_policy, spec_of
 from .stats import mean_ci
 
@@ -45,13 +46,16 @@ HEURISTIC_PARAMS = {
     "mix": {"beta": 0.3},
     "size_scaling": {"alpha": 2.0},
     "shade": {"factor": 0.5},
+    "sharpen": {"factor": 0.5},
 }
-WHITE_BOX = {"gradient": ("reward_report_v0",), "myopic": ("online_feedback_v0",)}
+WHITE_BOX = {"gradient": ("reward_report_v0", "preference_report_v0"), "myopic": ("online_feedback_v0",)}
 LEARNED = ("ppo", "sac")
 JOINT = ("shared", "independent")
 DEFAULT_ADVERSARIES = {
     "reward_report_v0": ("exaggerate", "mix", "size_scaling", "random", "gradient", "ppo", "sac", "shared"),
     "online_feedback_v0": ("shade", "extreme", "random", "myopic", "ppo", "sac", "shared"),
+    "preference_report_v0": ("prefer_top", "invert_others_top", "sharpen", "random", "gradient", "ppo", "sac",
+                             "shared"),
 }
 
 
@@ -101,7 +105,8 @@ def _build(name, game, env_config, agent, seed, spec, learn):
             params["seed"] = seed
         return _policy_actor(make_policy(name, spec, **params))
     if name == "gradient":
-        return _white_box_actor(GradientAdversary(seed=seed, **learn.get("gradient", {})))
+        white_box = PreferenceGradientAdversary if game == "preference_report_v0" else GradientAdversary
+        return _white_box_actor(white_box(seed=seed, **learn.get("gradient", {})))
     if name == "myopic":
         return _white_box_actor(MyopicOnlineAdversary(**learn.get("myopic", {})))
     from . import learning
@@ -213,7 +218,7 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
 
     baseline = play_all({})
     truthful_u = np.stack([b[0]["utility"] for b in baseline])
-    has_ir = game == "reward_report_v0"
+    has_ir = game in ("reward_report_v0", "preference_report_v0")
     scale = max(float(np.mean(np.abs(truthful_u))), 1e-12)
     result = AuditResult(game=game, env_config=env_config)
     # The baseline row pools exactly the labelers that deviate in the unilateral rows.

@@ -25,6 +25,7 @@ import numpy as np
 
 from strategic_feedback_env import mechanisms
 from strategic_feedback_env.mechanisms.differentiable import torch_outcome
+from strategic_feedback_env.mechanisms.median_of_mles import MedianOfMLEs, torch_median_outcome
 from strategic_feedback_env.mechanisms.sw_max import SocialWelfareMaximizer
 from strategic_feedback_env.reward_report import rules
 
@@ -84,8 +85,8 @@ class GradientAdversary:
         """
         import torch
 
-        if not isinstance(mechanism, SocialWelfareMaximizer):
-            raise ValueError(f"GradientAdversary needs sw_max or affine_maximizer, got {mechanism!r}")
+        if not isinstance(mechanism, (SocialWelfareMaximizer, MedianOfMLEs)):
+            raise ValueError(f"GradientAdversary needs sw_max or affine_maximizer (or median_of_mles), got {mechanism!r}")
         if normalization not in ("sum", "max"):
             raise ValueError(f"normalization must be 'sum' or 'max', got {normalization!r}")
         reports = np.asarray(reports, dtype=np.float64)
@@ -114,7 +115,8 @@ class GradientAdversary:
             if noise_t is not None:
                 profile = torch.clamp(profile + noise_t, 0.0, 1.0)
             profile_sizes = other_sizes * (1 - eye) + size[..., None] * eye
-            out = torch_outcome(mechanism, profile, profile_sizes, reference)
+            twin = torch_median_outcome if isinstance(mechanism, MedianOfMLEs) else torch_outcome
+            out = twin(mechanism, profile, profile_sizes, reference)
             return w_i * (out.policy * r_i).sum(-1) - out.payments[..., labeler]
 
         action = t(starts).requires_grad_(True)

@@ -18,7 +18,10 @@
   the env's normalisation undoes), so ``u = 0`` is truth-telling and ``u = c (r_i - mean)``
   sharpens the report toward the top outcome (the Thm 4.2 direction); with
   ``report_size=True`` the size entry is ``clip(truthful encoding + u_K, 0, 1)``;
-* online game: report ``clip(s_i + u, 0, 1)``.
+* online game: report ``clip(s_i + u, 0, 1)``;
+* preference game: report ``clip(t + u, 0, 1)`` around the truthful probabilities ``t``; with
+  ``report="label"`` the model acts in ``MultiBinary(m)`` and bit ``u_k = 1`` flips the truthful
+  label of pair ``k`` (PPO only: SAC needs a Box).
 
 SB3 initialises the action head near zero, so training starts at truth-telling and only a
 profitable deviation moves it. ``action_mode="direct"`` uses the env's own ``Box(0, 1)``
@@ -59,6 +62,7 @@ import strategic_feedback_env
 from strategic_feedback_env.experiments.results import atomic_write_bytes, package_versions, to_json
 from strategic_feedback_env.mechanisms.validation import check_positive_int
 from strategic_feedback_env.labeler_game import agent_index as labeler_index
+from strategic_feedback_env.preference_report.rules import observation_layout as preference_layout
 from strategic_feedback_env.reward_report import rules
 from strategic_feedback_env.single_agent import policy_callable
 from strategic_feedback_env.vector import ParameterSharingVecEnv, SingleLabelerVecEnv
@@ -92,6 +96,11 @@ def to_env_action(raw, obs, spec: GameSpec, action_mode: str = "residual", actio
     if action_mode == "direct":
         return np.clip(raw, 0.0, 1.0)
     obs = np.asarray(obs, dtype=np.float64)[..., : spec.obs_dim]
+    if spec.game == "preference_report_v0":
+        truthful = obs[..., preference_layout(spec.K, spec.act_dim)["truthful"]]
+        if spec.report == "label":
+            return np.abs(truthful - (raw > 0.5))
+        return np.clip(truthful + np.clip(raw, -1.0, 1.0), 0.0, 1.0)
     u = np.clip(raw, -1.0, 1.0)
     if spec.game == "online_feedback_v0":
         return np.clip(obs[..., 0:1] + u[..., 0:1], 0.0, 1.0)
@@ -116,7 +125,8 @@ class _ActionTransform(VecEnvWrapper):
     def __init__(self, venv, spec, action_mode, action_scale):
         self.spec, self.action_mode, self.action_scale = spec, action_mode, float(action_scale)
         shape = venv.action_space.shape
-        action_space = spaces.Box(-1.0, 1.0, shape=shape, dtype=np.float32) if action_mode == "residual" else None
+        residual_box = action_mode == "residual" and isinstance(venv.action_space, spaces.Box)  # labels stay binary
+        action_space = spaces.Box(-1.0, 1.0, shape=shape, dtype=np.float32) if residual_box else None
         super().__init__(venv, action_space=action_space)
         self._obs = None
 
@@ -354,7 +364,7 @@ class GainLogger(BaseCallback):
 # ----------------------------------------------------------------------------------------------
 def default_algo_kwargs(algo: str, game: str = "reward_report_v0") -> dict:
     """Hyperparameters tuned to learn a misreport fast (one-step problem in the reward-report game)."""
-    gamma = 0.0 if game == "reward_report_v0" else 0.9
+    gamma = 0.0 if game in ("reward_report_v0", "preference_report_v0") else 0.9
     if algo == "ppo":
         return dict(learning_rate=1e-3, n_steps=32, batch_size=256, n_epochs=10, gamma=gamma, gae_lambda=0.95,
                     ent_coef=0.0, clip_range=0.2, policy_kwargs=dict(net_arch=[64, 64], log_std_init=-1.0))

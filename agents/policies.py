@@ -16,7 +16,12 @@ Misreport families (docs/model.md §1 for [SUN], §2 for [HD]):
   policy (the labeler's view of the others' preferences; it never sees their types).
 * :class:`Shade` (online game): reports ``s + factor (b - s)``, pulled toward its target.
 * :class:`Extreme` (online game): reports 0 or 1 on the side of its target.
-* :class:`Random`: uniform in the action box (seeded).
+* :class:`Random`: uniform in the action box (seeded); random 0/1 labels in the label game.
+* :class:`PreferTop` (preference game, docs/model.md §6): every comparison with its own top
+  response says that response wins.
+* :class:`InvertOthersTop` (preference game): inverts the comparisons that favour the others'
+  top response (the top of the last public policy; it never sees their types).
+* :class:`Sharpen` (preference game): shades probabilities toward 0/1, ``t + factor (round(t) - t)``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from strategic_feedback_env.preference_report.rules import observation_layout as preference_layout
 from strategic_feedback_env.reward_report import rules
 
 
@@ -34,7 +40,8 @@ class GameSpec:
 
     game: ``"reward_report_v0"`` or ``"online_feedback_v0"``; K: outcomes (1 for the
     online game's single probability); obs_dim, act_dim; report_size, max_size and
-    normalization of the reward-report game.
+    normalization of the reward-report game; report of the preference game (``"probability"``
+    or ``"label"``; its ``act_dim`` is the number of pairs asked).
     """
 
     game: str
@@ -44,6 +51,7 @@ class GameSpec:
     report_size: bool = False
     max_size: int = 1
     normalization: str = "sum"
+    report: str | None = None
 
 
 def spec_of(env) -> GameSpec:
@@ -61,13 +69,15 @@ def spec_of(env) -> GameSpec:
     name = game.metadata["name"]
     if name == "reward_report_v0":
         return GameSpec(name, game.K, obs_dim, act_dim, game.report_size, game.max_size, game.normalization)
+    if name == "preference_report_v0":
+        return GameSpec(name, game.K, obs_dim, act_dim, False, game.max_size, game.normalization, game.report)
     return GameSpec(name, 1, obs_dim, act_dim)
 
 
 class LabelerPolicy:
     """Base class: ``policy(obs) -> action`` on ``(..., obs_dim)``; subclasses implement :meth:`act`."""
 
-    games: tuple[str, ...] = ("reward_report_v0", "online_feedback_v0")
+    games: tuple[str, ...] = ("reward_report_v0", "online_feedback_v0", "preference_report_v0")
 
     def __init__(self, spec: GameSpec):
         if not isinstance(spec, GameSpec):
@@ -103,6 +113,15 @@ class LabelerPolicy:
     def last_policy(self, obs):
         return obs[..., self.spec.K + 2 : 2 * self.spec.K + 2]
 
+    def truthful_report(self, obs):
+        """Preference game: the truthful action (BT probability or drawn label) per pair."""
+        return obs[..., preference_layout(self.spec.K, self.spec.act_dim)["truthful"]]
+
+    def asked_pairs(self, obs):
+        """Preference game: the asked pairs ``(..., m, 2)`` as response indices."""
+        encoded = obs[..., preference_layout(self.spec.K, self.spec.act_dim)["pairs"]]
+        return np.rint(encoded * (self.spec.K - 1)).astype(np.intp).reshape(*obs.shape[:-1], self.spec.act_dim, 2)
+
     def with_size(self, reward_action, size, obs):
         """Append the size entry of the action when the game lets labelers report a size."""
         if not self.spec.report_size:
@@ -117,6 +136,8 @@ class Truthful(LabelerPolicy):
     def act(self, obs):
         if self.spec.game == "online_feedback_v0":
             return obs[..., 0:1].copy()
+        if self.spec.game == "preference_report_v0":
+            return self.truthful_report(obs).copy()
         return self.with_size(self.reward(obs).copy(), self.size(obs), obs)
 
 
@@ -215,7 +236,52 @@ class Random(LabelerPolicy):
         self._rng = np.random.default_rng(seed)
 
     def act(self, obs):
-        return self._rng.random((*obs.shape[:-1], self.spec.act_dim))
+        u = self._rng.random((*obs.shape[:-1], self.spec.act_dim))
+        return (u < 0.5).astype(np.float64) if self.spec.report == "label" else u
+
+
+class PreferTop(LabelerPolicy):
+    """Preference game: comparisons with its own top response report that it wins (1 or 0); the rest truthful."""
+
+    games = ("preference_report_v0",)
+
+    def act(self, obs):
+        pairs = self.asked_pairs(obs)
+        top = self.reward(obs).argmax(-1)[..., None]
+        report = self.truthful_report(obs).copy()
+        report = np.where(pairs[..., 0] == top, 1.0, report)
+        return np.where(pairs[..., 1] == top, 0.0, report)
+
+
+class InvertOthersTop(LabelerPolicy):
+    """Preference game: inverts (``1 - t``) the comparisons whose truthful report favours the
+    others' top response ``argmax`` of the last policy, unless that is its own top too."""
+
+    games = ("preference_report_v0",)
+
+    def act(self, obs):
+        pairs = self.asked_pairs(obs)
+        theirs = self.last_policy(obs).argmax(-1)[..., None]
+        mine = self.reward(obs).argmax(-1)[..., None]
+        t = self.truthful_report(obs)
+        favours = ((pairs[..., 0] == theirs) & (t > 0.5)) | ((pairs[..., 1] == theirs) & (t < 0.5))
+        return np.where(favours & (theirs != mine), 1.0 - t, t)
+
+
+class Sharpen(LabelerPolicy):
+    """Preference game: reports ``t + factor (round(t) - t)`` (``factor`` 0 = truthful, 1 = hard 0/1)."""
+
+    games = ("preference_report_v0",)
+
+    def __init__(self, spec, factor=0.5):
+        super().__init__(spec)
+        if not (np.isfinite(factor) and 0 <= factor <= 1):
+            raise ValueError(f"factor must lie in [0, 1], got {factor!r}")
+        self.factor = float(factor)
+
+    def act(self, obs):
+        t = self.truthful_report(obs)
+        return t + self.factor * ((t > 0.5).astype(np.float64) - t)
 
 
 POLICIES = {
@@ -226,6 +292,9 @@ POLICIES = {
     "shade": Shade,
     "extreme": Extreme,
     "random": Random,
+    "prefer_top": PreferTop,
+    "invert_others_top": InvertOthersTop,
+    "sharpen": Sharpen,
 }
 
 

@@ -19,6 +19,7 @@ from .config_files import load_config
 from .options import (
     MAX_SEED,
     audit_adversaries,
+    audit_mechanism,
     finite_float,
     float_in,
     int_at_least,
@@ -28,7 +29,7 @@ from .options import (
     positive_float,
     regret_mechanisms,
     regret_strategies,
-    registered_mechanisms,
+    pairs_asked,
 )
 from .ray_backend import add_backend_arguments, import_ray
 from .results import RunFolder, RunFolderError, default_run_path
@@ -74,22 +75,26 @@ def _game_options(p):
     p.add_argument("--max-cycles", type=int_at_least(1), default=10, help="rounds per reward-report episode")
     p.add_argument("--online-cycles", type=int_at_least(1), default=100, help="rounds per online-game episode")
     p.add_argument("--bias", type=finite_float, default=0.1, help="online labelers' bias beta_i")
+    p.add_argument("--pairs", type=pairs_asked, default="all",
+                   help="pairs asked per labeler and round in the preference game: all or a number")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser; ``parser.commands`` maps each subcommand to its subparser."""
     parser = _Parser(prog="sfe", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    mechanism = one_of(registered_mechanisms, "mechanism")
 
     p = sub.add_parser("audit", help="empirical DSIC audit: every mechanism against every adversary")
-    p.add_argument("--mechanisms", type=listed(mechanism, what="mechanisms"), default=None,
-                   help="mechanisms to audit (default: all registered: sw_max, affine_maximizer in the reward-report "
-                        "game; average, median, online_weighted, hedge in the online game)")
+    p.add_argument("--mechanisms", type=listed(audit_mechanism, what="mechanisms"), default=None,
+                   help="mechanisms to audit (default: all registered: sw_max, affine_maximizer, median_of_mles in the "
+                        "reward-report game; average, median, online_weighted, hedge in the online game; and "
+                        "<mechanism>@<per_labeler|pooled> in the preference game: sw_max and affine_maximizer on both "
+                        "fits, median_of_mles@per_labeler)")
     p.add_argument("--adversaries", type=listed(one_of(audit_adversaries, "adversary"), what="adversaries"),
                    default=None,
                    help="adversaries (default: all that play each game: exaggerate, mix, size_scaling, random, "
-                        "gradient | shade, extreme, random, myopic; and ppo, sac, shared)")
+                        "gradient | shade, extreme, random, myopic | prefer_top, invert_others_top, sharpen, random, "
+                        "gradient; and ppo, sac, shared)")
     p.add_argument("--episodes", type=int_at_least(2, "a confidence interval needs two"), default=20,
                    help="paired evaluation episodes per cell")
     p.add_argument("--focal", type=listed(labeler_id, what="labeler ids"), default=None,
@@ -102,9 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("train", help="train RL labelers on a game and mechanism, save them, report their gain")
-    p.add_argument("--game", default="reward_report_v0", choices=["reward_report_v0", "online_feedback_v0"],
+    p.add_argument("--game", default="reward_report_v0",
+                   choices=["reward_report_v0", "online_feedback_v0", "preference_report_v0"],
                    help="the game; it must be the mechanism's (online rules play online_feedback_v0)")
-    p.add_argument("--mechanism", type=mechanism, default="sw_max", help="mechanism name")
+    p.add_argument("--mechanism", type=audit_mechanism, default="sw_max", help="mechanism name")
     p.add_argument("--algo", default="ppo", choices=["ppo", "sac"], help="learning algorithm")
     p.add_argument("--mode", default="best-response", choices=["best-response", "independent", "shared"],
                    help="one labeler learns against truthful others, all learn independently, or one shared policy")

@@ -128,16 +128,34 @@ def labeler_id(text: str) -> str:
     return text
 
 
-def registered_mechanisms() -> list[str]:
-    from strategic_feedback_env import mechanisms
+def _audit_mechanism(text: str) -> str:
+    """A registered mechanism, or ``<mechanism>@<reward model>`` of the preference game."""
+    from .audit import game_of
 
-    return list(mechanisms.available())
+    try:
+        game_of(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+audit_mechanism = _named(_audit_mechanism, "mechanism")
 
 
 def audit_adversaries() -> list[str]:
     from strategic_feedback_env.agents import adversary_names
 
-    return sorted(set(adversary_names("reward_report_v0")) | set(adversary_names("online_feedback_v0")))
+    from .audit import GAMES
+
+    return sorted(set().union(*(adversary_names(game) for game in GAMES)))
+
+
+def _pairs(text: str):
+    """``all``, or a number of pairs ``>= 1`` (the preference game's ``pairs``)."""
+    return text if text == "all" else int_at_least(1)(text)
+
+
+pairs_asked = _named(_pairs, "'all' or an integer >= 1")
 
 
 def regret_mechanisms() -> tuple[str, ...]:

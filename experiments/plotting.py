@@ -104,6 +104,8 @@ def audit_figure(rows: list[dict], episodes: int):
                                           lw=1, label=adv)
             ax.axhline(0.0, color="black", lw=0.8)
             ax.set_xticks(range(len(mechs)), mechs)
+            if any(len(m) > 12 for m in mechs):  # the preference game's <mechanism>@<reward model> names
+                ax.tick_params(axis="x", labelrotation=20, labelsize=7)
             ax.set_xlabel("mechanism")
             ax.set_ylabel("gain over truthful (return per episode)")
             ax.set_title(game)

@@ -11,10 +11,13 @@ implementation, :mod:`strategic_feedback_env.mechanisms._ops`); the maths is in 
 >>> mechanisms.utility(out.policy, out.payments, true_rewards, true_sizes)
 
 Registered names: ``sw_max``, ``affine_maximizer`` (reward-model game of [SUN]) and
-``average``, ``median``, ``online_weighted``, ``hedge`` (online game of [HD]).
+``average``, ``median``, ``online_weighted``, ``hedge`` (online game of [HD]); ``median_of_mles``
+(docs/model.md §6, a rule on reward vectors). :func:`bt_fit`: Bradley-Terry reward fits.
 """
 
 from .base import Mechanism, Outcome, utility, valuation
+from .bradley_terry import bt_fit
+from .median_of_mles import MedianOfMLEs
 from .online import (
     Average,
     Hedge,
@@ -35,11 +38,13 @@ __all__ = [
     "Hedge",
     "Mechanism",
     "Median",
+    "MedianOfMLEs",
     "OnlineMechanism",
     "OnlineWeighted",
     "Outcome",
     "SocialWelfareMaximizer",
     "available",
+    "bt_fit",
     "hedge_update",
     "make",
     "parameters",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 from .base import Mechanism
+from .median_of_mles import MedianOfMLEs
 from .online import Average, Hedge, Median, OnlineWeighted
 from .sw_max import AffineMaximizer, SocialWelfareMaximizer
 
@@ -40,5 +41,5 @@ def make(name: str, **params) -> Mechanism:
     return _REGISTRY[name](**params)
 
 
-for _cls in (SocialWelfareMaximizer, AffineMaximizer, Average, Median, OnlineWeighted, Hedge):
+for _cls in (SocialWelfareMaximizer, AffineMaximizer, Average, Median, OnlineWeighted, Hedge, MedianOfMLEs):
     register(_cls.name, _cls)

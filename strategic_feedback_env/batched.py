@@ -82,10 +82,12 @@ from strategic_feedback_env.mechanisms.validation import check_positive_int, cli
 from .batched_memory import check_backend, check_memory, deviation_profiles
 from .labeler_game import require_reset
 from .online_feedback.online_feedback import OnlineFeedbackEnv, OnlineFeedbackRounds
+from .preference_report import rules as pr_rules
+from .preference_report.preference_report import PreferenceReportEnv, PreferenceReportRounds, check_labels
 from .reward_report import rules as rr_rules
 from .reward_report.reward_report import RewardReportEnv, RewardReportRounds
 
-__all__ = ["BatchedLabelerGame", "BatchedOnlineFeedback", "BatchedRewardReport", "make_batched"]
+__all__ = ["BatchedLabelerGame", "BatchedOnlineFeedback", "BatchedPreferenceReport", "BatchedRewardReport", "make_batched"]
 
 
 def _batched_box(single, batch_shape) -> spaces.Box:
@@ -349,7 +351,43 @@ class BatchedOnlineFeedback(OnlineFeedbackRounds, BatchedLabelerGame):
         return res["utility"], infos
 
 
-BATCHED_GAMES = {"reward_report_v0": BatchedRewardReport, "online_feedback_v0": BatchedOnlineFeedback}
+class BatchedPreferenceReport(PreferenceReportRounds, BatchedLabelerGame):
+    """``B`` games of ``preference_report_v0`` (same keyword arguments as ``PreferenceReportEnv``).
+
+    Infos (arrays): per labeler ``(B, n)``: ``valuation``, ``payment``, ``utility``,
+    ``truthful_utility``, ``gain``, ``true_size``; ``report`` ``(B, n, m)``; ``fitted_reward`` and
+    ``true_reward`` ``(B, n, K)``; shared ``social_welfare``, ``total_payment`` ``(B,)`` and
+    ``policy`` ``(B, K)``; ``round`` ``(B,)``; ``final_observation`` on the last round.
+    """
+
+    scalar_class = PreferenceReportEnv
+
+    parsed_config = ("K", "m", "max_size", "normalization", "reward_distribution", "dirichlet_alpha", "redraw_types",
+                     "reference", "fixed_sizes", "report", "temperature", "reward_model", "ridge", "clip", "layout")
+    labeler_info_keys = ("valuation", "payment", "utility", "truthful_utility", "gain", "true_size")
+    game_info_keys = ("social_welfare", "total_payment", "round")
+
+    def check_actions(self, actions) -> np.ndarray:
+        a = super().check_actions(actions)
+        if self.report == "label":
+            check_labels(a)
+        return a
+
+    def truthful_actions(self):
+        return self.truthful.copy()
+
+    def _play_round(self, actions):
+        fitted, res = pr_rules.play_round(self, actions)
+        self.last_policy = res["policy"]
+        infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain",
+                                     "social_welfare", "total_payment")}
+        infos.update(policy=res["policy"].copy(), report=actions.copy(), fitted_reward=np.array(fitted),
+                     true_reward=self.rewards.copy(), true_size=self.sizes.copy())
+        return res["utility"], infos
+
+
+BATCHED_GAMES = {"reward_report_v0": BatchedRewardReport, "online_feedback_v0": BatchedOnlineFeedback,
+                 "preference_report_v0": BatchedPreferenceReport}
 
 
 def make_batched(game: str, num_games: int = 1, seed=None, backend="numpy", device=None, dtype=None,

@@ -34,7 +34,7 @@ class SingleLabelerEnv(gymnasium.Env):
     Parameters
     ----------
     game : str, default "reward_report_v0"
-        ``"reward_report_v0"`` or ``"online_feedback_v0"``.
+        ``"reward_report_v0"``, ``"online_feedback_v0"`` or ``"preference_report_v0"``.
     focal_agent : str, default "labeler_0"
         The learning labeler.
     other_policies : None, callable, or dict {agent: callable}, default None

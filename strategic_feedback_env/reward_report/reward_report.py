@@ -77,6 +77,34 @@ class RewardReportRounds:
     same numbers in the same order (docs/model.md §1). Needs the parsed config attributes,
     ``n``, ``np_random``, ``round``, ``max_cycles`` and ``batch_shape``."""
 
+    def _configure_types(self, normalization, reward_distribution, dirichlet_alpha, sizes, redraw_types, reference):
+        """Check and set the private-type options (after ``K``, ``max_size`` and ``n``): every game
+        drawing these types (``reward_report_v0``, ``preference_report_v0``) takes the same ones."""
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        if reward_distribution not in DISTRIBUTIONS:
+            raise ValueError(f"reward_distribution must be one of {DISTRIBUTIONS}, got {reward_distribution!r}")
+        if redraw_types not in REDRAW:
+            raise ValueError(f"redraw_types must be one of {REDRAW}, got {redraw_types!r}")
+        if not check_number(dirichlet_alpha, "dirichlet_alpha") > 0:
+            raise ValueError(f"dirichlet_alpha must be > 0, got {dirichlet_alpha!r}")
+        self.normalization = normalization
+        self.reward_distribution = reward_distribution
+        self.dirichlet_alpha = float(dirichlet_alpha)
+        self.redraw_types = redraw_types
+        self.reference = check_reference(reference, self.K)
+        self.fixed_sizes = None if sizes is None else self._check_sizes(sizes)
+
+    def _check_sizes(self, sizes):
+        message = f"sizes must be {self.n} numbers in [1, max_size={self.max_size}], got {sizes!r}"
+        try:
+            w = np.asarray(sizes, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(message) from None
+        if w.shape != (self.n,) or not np.all(np.isfinite(w)) or np.any(w < 1) or np.any(w > self.max_size):
+            raise ValueError(message)
+        return w
+
     def _draw_types(self):
         self.rewards, self.sizes = rules.draw_types(
             self.np_random, (*self.batch_shape, self.n), self.K, self.reward_distribution, self.dirichlet_alpha,
@@ -133,39 +161,16 @@ class RewardReportEnv(RewardReportRounds, LabelerGame, EzPickle):
         self.max_size = check_positive_int(max_size, "max_size")
         self.report_size = bool(report_size)
         super().__init__(n_labelers, max_cycles, render_mode)
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
-        if reward_distribution not in DISTRIBUTIONS:
-            raise ValueError(f"reward_distribution must be one of {DISTRIBUTIONS}, got {reward_distribution!r}")
-        if redraw_types not in REDRAW:
-            raise ValueError(f"redraw_types must be one of {REDRAW}, got {redraw_types!r}")
-        if not check_number(dirichlet_alpha, "dirichlet_alpha") > 0:
-            raise ValueError(f"dirichlet_alpha must be > 0, got {dirichlet_alpha!r}")
+        self._configure_types(normalization, reward_distribution, dirichlet_alpha, sizes, redraw_types, reference)
         if not 0 <= check_number(input_noise, "input_noise") <= 1:
             raise ValueError(f"input_noise must lie in [0, 1], got {input_noise!r}")
-        self.normalization = normalization
-        self.reward_distribution = reward_distribution
-        self.dirichlet_alpha = float(dirichlet_alpha)
-        self.redraw_types = redraw_types
         self.input_noise = float(input_noise)
-        self.reference = check_reference(reference, self.K)
-        self.fixed_sizes = None if sizes is None else self._check_sizes(sizes)
         self.mechanism = build_mechanism(mechanism, mechanism_params)
         if self.mechanism.online and (normalization != "sum" or self.input_noise > 0):
             raise ValueError(
                 f"mechanism {self.mechanism.name!r} aggregates distributions: use normalization='sum' and input_noise=0"
             )
         self.layout = observation_layout(self.K)
-
-    def _check_sizes(self, sizes):
-        message = f"sizes must be {self.n} numbers in [1, max_size={self.max_size}], got {sizes!r}"
-        try:
-            w = np.asarray(sizes, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(message) from None
-        if w.shape != (self.n,) or not np.all(np.isfinite(w)) or np.any(w < 1) or np.any(w > self.max_size):
-            raise ValueError(message)
-        return w
 
     def _make_observation_space(self):
         return spaces.Box(0.0, 1.0, shape=(2 * self.K + 2,), dtype=np.float64)
@@ -181,13 +186,8 @@ class RewardReportEnv(RewardReportRounds, LabelerGame, EzPickle):
     def _play_round(self, action_matrix):
         reports, reported_sizes, res = rules.play_round(self, action_matrix)
         self.last_policy = res["policy"]
-        agent_infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain")}
+        agent_infos, shared = rules.round_infos(res)
         agent_infos.update(report=reports, reported_size=reported_sizes, true_reward=self.rewards, true_size=self.sizes)
-        shared = {
-            "social_welfare": float(res["social_welfare"]),
-            "total_payment": float(res["total_payment"]),
-            "policy": res["policy"],
-        }
         return res["utility"], agent_infos, shared
 
 

@@ -116,6 +116,13 @@ def resolve_round(mechanism, reports, reported_sizes, rewards, sizes, reference,
         truthful_seen = clip(rewards + noise, 0.0, 1.0)
     # One call for the outcome and the truthful counterfactuals (mechanisms share work there).
     out, dev = mechanism._round_outcomes(seen, reported_sizes, truthful_seen, sizes, reference)
+    return score_outcomes(out, dev, rewards, sizes)
+
+
+def score_outcomes(out, dev, rewards, sizes):
+    """The per-labeler scores of :func:`resolve_round` from the mechanism's outcome ``out`` and the
+    truthful deviations ``dev`` (row ``i``: labeler ``i`` alone reported truthfully), with the
+    true types ``rewards`` ``(..., n, K)`` and ``sizes`` ``(..., n)``."""
     valuations = mechanisms.valuation(out.policy, rewards)
     utilities = sizes * valuations - out.payments
     truthful_utilities = sizes * sum_last(dev.policy * rewards) - dev.payments
@@ -129,3 +136,15 @@ def resolve_round(mechanism, reports, reported_sizes, rewards, sizes, reference,
         "social_welfare": sum_last(sizes * valuations),
         "total_payment": sum_last(out.payments),
     }
+
+
+def round_infos(res):
+    """``(per-labeler infos, shared infos)`` of one round of a scalar env, from the results of
+    :func:`score_outcomes` (the games add their own report entries to the first)."""
+    agent_infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain")}
+    shared = {
+        "social_welfare": float(res["social_welfare"]),
+        "total_payment": float(res["total_payment"]),
+        "policy": res["policy"],
+    }
+    return agent_infos, shared
