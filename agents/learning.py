@@ -67,6 +67,7 @@ from .policies import GameSpec, LabelerPolicy, spec_of
 
 ALGOS = {"ppo": PPO, "sac": SAC}
 ACTION_MODES = ("residual", "direct")
+REWARDS = ("utility", "gain")
 FORMAT_VERSION = 1
 
 __all__ = [
@@ -107,6 +108,21 @@ def to_env_action(raw, obs, spec: GameSpec, action_mode: str = "residual", actio
     encoded = rules.encode_size(np.clip(w, 1.0, spec.max_size), spec.max_size)
     size = np.clip(encoded + u[..., K], 0.0, 1.0)
     return np.concatenate([report, size[..., None]], axis=-1)
+
+
+class _GainReward(VecEnvWrapper):
+    """VecEnv wrapper: the learner's reward is its step ``info["gain"]`` (utility minus the
+    utility of reporting its type with the others' reports fixed) instead of its utility. The
+    subtracted term does not depend on its own action, so the best response is the same; it is
+    a control variate that removes the variance of the types (one extra mechanism query per
+    step, a black-box counterfactual, no knowledge of the rule)."""
+
+    def reset(self):
+        return self.venv.reset()
+
+    def step_wait(self):
+        obs, rewards, dones, infos = self.venv.step_wait()
+        return obs, np.array([info["gain"] for info in infos], dtype=np.float32), dones, infos
 
 
 class _ActionTransform(VecEnvWrapper):
@@ -439,7 +455,7 @@ def _check_common(game, env_config, algo, action_mode):
 def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", focal_agent="labeler_0",
                         other_policies=None, timesteps=None, seed=0, n_envs=None, tensorboard_log=None,
                         progress_bar=False, algo_kwargs=None, action_mode="residual", action_scale=5.0,
-                        callback=None, verbose=0, model=None):
+                        callback=None, verbose=0, model=None, reward="utility"):
     """Train ``focal_agent``'s best response against fixed ``other_policies`` (default truthful).
 
     Parameters
@@ -458,6 +474,8 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
     action_mode, action_scale : action parameterisation (module docstring)
     callback : extra SB3 callback
     model : continue training this SB3 model (used by :func:`train_independent`)
+    reward : "utility" (the env's reward) or "gain" (the step's gain over truth-telling: same
+        best response, less variance; see :class:`_GainReward`)
 
     Returns ``(LearnedPolicy, info)``; ``info`` has ``algo``, ``game``, ``env_config``,
     ``focal_agent``, ``seed``, ``timesteps``, ``n_envs``, ``algo_kwargs``, ``vec_env``,
@@ -471,7 +489,9 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
     n_envs = check_positive_int(DEFAULT_N_ENVS[algo] if n_envs is None else n_envs, "n_envs")
     venv = SingleLabelerVecEnv(game=game, num_envs=n_envs, focal_agent=focal, other_policies=other_policies,
                                seed=seed, **config)
-    venv = _ActionTransform(venv, spec, action_mode, action_scale)
+    if reward not in REWARDS:
+        raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+    venv = _ActionTransform(_GainReward(venv) if reward == "gain" else venv, spec, action_mode, action_scale)
     if model is None:
         model, kwargs = _build_model(algo, venv, seed, algo_kwargs, game, tensorboard_log, verbose)
         reset = True

@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ppo-timesteps", type=int, default=20_000, help="PPO (and shared/independent) steps")
     p.add_argument("--sac-timesteps", type=int, default=10_000, help="SAC training steps")
     p.add_argument("--gradient-steps", type=int, default=150, help="ascent steps of the gradient adversary")
+    p.add_argument("--suite", default="default", choices=["default", "practical"], help="default: every registered mechanism; practical: the [SUN] rules as run (iterative solvers, payment heuristics, menus)")
     add_backend_arguments(p)
     _common(p)
 

@@ -9,6 +9,8 @@ import numpy as np
 from . import audit as audit_exp
 from . import regret as regret_exp
 from . import sun_tables
+from strategic_feedback_env.agents.calibration import calibrate
+
 from .cli import CliError, open_run
 from .progress import progress_bar
 from .ray_backend import run_cells
@@ -114,8 +116,8 @@ def audit(args) -> int:
     folder = open_run(args)
     done = _parts(folder, args, [(f"{mech}-{adv}", (mech, adv)) for mech, adv in todo],
                   functools.partial(audit_exp.run_cell_pair, args))
-    overall = [cell["overall"] for cell in done]
-    labelers = [row for cell in done for row in cell["labelers"]]
+    overall = calibrate([cell["overall"] for cell in done])  # learned vs white box across cells
+    labelers = calibrate([row for cell in done for row in cell["labelers"]])
     baselines = {}
     for cell in done:
         baselines.setdefault(cell["overall"]["mechanism"], cell["truthful"])
@@ -126,6 +128,9 @@ def audit(args) -> int:
     folder.save_figure("audit.png", audit_exp.plot(overall))
     cols = ["game", "mechanism", "adversary", "gain", "gain_ci", "truthful_utility", "adversary_utility",
             "payment", "social_welfare", "ir_violations", "verdict"]
+    if args.suite == "practical":
+        folder.save_figure("gain_vs_gap.png", audit_exp.plot_gain_vs_gap(overall))
+        cols = audit_exp.PRACTICAL_COLUMNS
     return _finish(folder, [
         "Empirical DSIC audit: gain = adversary's return - truthful return per episode (paired, same seeds), "
         "95% CI; utilities and payments per labeler and episode",
