@@ -23,18 +23,21 @@ def not_applicable_row(adversary, agent, why) -> dict:
     nan = float("nan")
     return {"adversary": adversary, "labeler": agent, "truthful_utility": nan, "adversary_utility": nan,
             "adversary_utility_ci": nan, "gain": nan, "gain_ci": nan, "payment": nan, "social_welfare": nan,
-            "ir_violations": None, "verdict": f"{NOT_APPLICABLE}: {why}"}
+            "ir_violations": None, "negative_payment_share": nan, "verdict": f"{NOT_APPLICABLE}: {why}"}
 
 
 def calibrate(rows, threshold=0.9):
     """Add ``white_box_share`` to the learned rows of ``rows`` (dicts with ``adversary``,
     ``labeler``, ``gain``, ``verdict`` and optionally ``mechanism``) that share a mechanism and
-    labeler with a white-box row, and qualify their verdicts (module docstring). Rows are
-    changed in place; the list is returned."""
+    labeler with a white-box row, and qualify their verdicts (module docstring); other rows get
+    ``white_box_share = NaN``. Rows are changed in place (calibrating twice changes nothing);
+    the list is returned."""
     white = {(r.get("mechanism"), r["labeler"]): r for r in rows if r["adversary"] in WHITE_BOX_NAMES}
     for row in rows:
         ref = white.get((row.get("mechanism"), row["labeler"]))
-        if row["adversary"] not in LEARNED_NAMES or ref is None or "white_box_share" in row:
+        done = "white_box_share" in row and not math.isnan(row["white_box_share"])
+        row.setdefault("white_box_share", float("nan"))  # every row has the column (CSV)
+        if row["adversary"] not in LEARNED_NAMES or ref is None or done or row["verdict"].startswith("inconclusive"):
             continue
         profitable = row["verdict"].startswith("profitable")
         if ref["verdict"].startswith(NOT_APPLICABLE):

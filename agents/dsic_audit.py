@@ -248,6 +248,7 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
             ir = None if joint or not has_ir else int(sum(r[2][others].sum() for r in runs))
             result.labelers.append(_row(label, agent, truthful_u[:, i], adv_u, gain, pay, sw, ir, scale, tolerance))
             negatives.append(np.array([r[0]["negative_payments"][i] for r in runs]) / game_env.max_cycles)
+            result.labelers[-1]["negative_payment_share"] = float(np.mean(negatives[-1]))
             gains.append(gain)
             utilities.append(adv_u)
             payments.append(pay)

@@ -74,13 +74,15 @@ def test_calibration_states_the_share_and_calls_weak_learners_inconclusive():
     assert by["ppo"]["white_box_share"] == 0.5
     assert by["ppo"]["verdict"] == "inconclusive: learner reached 0.50 of the white-box gain"
     assert by["sac"]["verdict"] == "profitable misreport: +0.95 (0.95 of white box)"
-    assert "white_box_share" not in by["exaggerate"] and by["exaggerate"]["verdict"].startswith("no profitable")
+    assert math.isnan(by["exaggerate"]["white_box_share"]) and by["exaggerate"]["verdict"].startswith("no profitable")
+    again = calibrate([dict(r) for r in rows])
+    assert [r["verdict"] for r in again] == [r["verdict"] for r in rows]
     rows = calibrate(_rows(gradient=(None, False), ppo=(0.0, False)))
     assert rows[1]["verdict"].startswith("inconclusive: no white-box")
     rows = calibrate(_rows(gradient=(0.0, False), ppo=(-0.1, False)))
     assert rows[1]["verdict"] == "no profitable misreport found" and math.isnan(rows[1]["white_box_share"])
     rows = calibrate(_rows(ppo=(0.0, False)))  # no white box in the rows: nothing to say
-    assert "white_box_share" not in rows[0]
+    assert math.isnan(rows[0]["white_box_share"]) and rows[0]["verdict"] == "no profitable misreport found"
     assert math.isnan(gain_over_gap(1.0, 0.0)) and gain_over_gap(1.0, 2.0) == 0.5
 
 
