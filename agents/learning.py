@@ -21,7 +21,11 @@
 * online game: report ``clip(s_i + u, 0, 1)``.
 
 SB3 initialises the action head near zero, so training starts at truth-telling and only a
-profitable deviation moves it. ``action_mode="direct"`` uses the env's own ``Box(0, 1)``
+profitable deviation moves it. ``action_mode="sharpen"`` adds one entry ``u_s`` to the model's
+action (reward-report game): report ``r_i^s * exp(action_scale * u)`` with
+``s = exp(4 u_s)``, so the [SUN] Thm 4.2 direction (sharpen toward the top outcome, up to a
+near one-hot report) is one coordinate instead of an argmax the network must compute; every
+report the residual mode can make is still reachable (``u_s = 0``). ``action_mode="direct"`` uses the env's own ``Box(0, 1)``
 action; it starts near the all-zero action (the uniform report, far from truthful: mean gain
 about -0.6 in the first rollouts of the test game) and ends lower than residual with
 ``K = 10`` (measured under ``sw_max``, lam 0.1, n = 5, 10k PPO steps: gain 0.085 vs 0.110 per
@@ -66,7 +70,7 @@ from strategic_feedback_env.vector import ParameterSharingVecEnv, SingleLabelerV
 from .policies import GameSpec, LabelerPolicy, spec_of
 
 ALGOS = {"ppo": PPO, "sac": SAC}
-ACTION_MODES = ("residual", "direct")
+ACTION_MODES = ("residual", "direct", "sharpen")
 REWARDS = ("utility", "gain")
 FORMAT_VERSION = 1
 
@@ -98,7 +102,13 @@ def to_env_action(raw, obs, spec: GameSpec, action_mode: str = "residual", actio
         return np.clip(obs[..., 0:1] + u[..., 0:1], 0.0, 1.0)
     K = spec.K
     r = obs[..., :K]
-    v = r * np.exp(action_scale * u[..., :K])
+    if action_mode == "sharpen":  # r^s exp(scale u), s = exp(SHARPEN_RANGE u_last), in log space
+        with np.errstate(divide="ignore"):
+            log_v = np.exp(SHARPEN_RANGE * u[..., -1:]) * np.log(r) + action_scale * u[..., :K]
+        top = log_v.max(-1, keepdims=True)
+        v = np.exp(log_v - np.where(np.isfinite(top), top, 0.0))
+    else:
+        v = r * np.exp(action_scale * u[..., :K])
     m = v.max(-1, keepdims=True)
     report = np.where(m > 0, v / np.where(m > 0, m, 1.0), 1.0)
     report = np.clip(report, 0.0, 1.0)
@@ -108,6 +118,16 @@ def to_env_action(raw, obs, spec: GameSpec, action_mode: str = "residual", actio
     encoded = rules.encode_size(np.clip(w, 1.0, spec.max_size), spec.max_size)
     size = np.clip(encoded + u[..., K], 0.0, 1.0)
     return np.concatenate([report, size[..., None]], axis=-1)
+
+
+SHARPEN_RANGE = 4.0  # the sharpening exponent s ranges over [e^-4, e^4]
+
+
+def model_action_shape(env_shape, spec: GameSpec, action_mode: str) -> tuple:
+    """The SB3 model's action shape: the env's, plus the sharpening entry in ``"sharpen"`` mode
+    (reward-report game)."""
+    extra = action_mode == "sharpen" and spec.game == "reward_report_v0"
+    return (env_shape[0] + 1,) if extra else tuple(env_shape)
 
 
 class _GainReward(VecEnvWrapper):
@@ -131,8 +151,8 @@ class _ActionTransform(VecEnvWrapper):
 
     def __init__(self, venv, spec, action_mode, action_scale):
         self.spec, self.action_mode, self.action_scale = spec, action_mode, float(action_scale)
-        shape = venv.action_space.shape
-        action_space = spaces.Box(-1.0, 1.0, shape=shape, dtype=np.float32) if action_mode == "residual" else None
+        shape = model_action_shape(venv.action_space.shape, spec, action_mode)
+        action_space = spaces.Box(-1.0, 1.0, shape=shape, dtype=np.float32) if action_mode != "direct" else None
         super().__init__(venv, action_space=action_space)
         self._obs = None
 
@@ -188,8 +208,9 @@ class LearnedPolicy(LabelerPolicy):
         got = model.observation_space.shape
         if got != (expected,):
             raise ValueError(f"model observations have shape {got}, but the spec (+ agent id) needs ({expected},)")
-        if model.action_space.shape != (spec.act_dim,):
-            raise ValueError(f"model actions have shape {model.action_space.shape}, the spec needs ({spec.act_dim},)")
+        expected = model_action_shape((spec.act_dim,), spec, action_mode)
+        if model.action_space.shape != expected:
+            raise ValueError(f"model actions have shape {model.action_space.shape}, the spec needs {expected}")
 
     def __repr__(self) -> str:
         return (f"LearnedPolicy(algo={self.algo!r}, game={self.spec.game!r}, K={self.spec.K}, "
@@ -226,7 +247,7 @@ class LearnedPolicy(LabelerPolicy):
         flat = x.reshape(-1, x.shape[-1])
         with torch_threads():
             raw, _ = self.model.predict(flat, deterministic=True)
-        raw = np.asarray(raw, dtype=np.float64).reshape(*lead, self.spec.act_dim)
+        raw = np.asarray(raw, dtype=np.float64).reshape(*lead, -1)
         return to_env_action(raw, x, self.spec, self.action_mode, self.action_scale)
 
     def act(self, obs):

@@ -117,3 +117,37 @@ def test_sfe_audit_practical_suite_end_to_end(tmp_path, capsys):
     assert rows["affine_maximizer:menu=fixed", "gradient"]["verdict"].startswith("n/a")
     assert (out / "gain_vs_gap.png").stat().st_size > 1000
     assert "optimisation_gap" in text and "negative_payment_share" in text
+
+
+def test_sharpen_action_mode_starts_at_truth_and_reaches_a_near_one_hot_report():
+    from strategic_feedback_env import reward_report_v0
+    from strategic_feedback_env.agents import spec_of
+    from strategic_feedback_env.agents.learning import model_action_shape, to_env_action
+
+    env = reward_report_v0.parallel_env(n_labelers=3, n_outcomes=4, report_size=True)
+    spec = spec_of(env)
+    obs, _ = env.reset(seed=2)
+    o = obs["labeler_0"]
+    r = env.rewards[0]
+    assert model_action_shape((5,), spec, "sharpen") == (6,)
+    truthful = to_env_action(np.zeros(6), o, spec, "sharpen")
+    np.testing.assert_allclose(truthful[:4], r / r.max(), rtol=1e-12)
+    np.testing.assert_allclose(truthful[4], (env.sizes[0] - 1) / 9, rtol=1e-12)
+    sharp = to_env_action(np.array([0, 0, 0, 0, 1.0, 1.0]), o, spec, "sharpen")
+    expected = r ** np.exp(4.0) / (r ** np.exp(4.0)).max()
+    np.testing.assert_allclose(sharp[:4], expected, rtol=1e-9, atol=1e-300)
+    assert sharp[4] == 1.0 and sharp[np.argmax(r)] == 1.0
+
+
+def test_a_sharpen_mode_learner_trains_saves_and_loads(tmp_path):
+    from strategic_feedback_env.agents import LearnedPolicy, train_best_response
+
+    config = {**SMALL, "mechanism": "sw_max", "mechanism_params": {"lam": 0.1}}
+    policy, _ = train_best_response(env_config=config, timesteps=256, seed=1, action_mode="sharpen", reward="gain")
+    path = policy.save(tmp_path / "sharp")
+    again = LearnedPolicy.load(path)
+    obs = np.random.default_rng(0).random((5, 10))
+    np.testing.assert_array_equal(policy(obs), again(obs))
+    assert policy(obs).shape == (5, 5)
+    with pytest.raises(ValueError, match="reward must be one of"):
+        train_best_response(env_config=config, timesteps=16, reward="utility2")
