@@ -101,7 +101,7 @@ def _build(name, game, env_config, agent, seed, spec, learn):
 
     # the names are checked in audit(): what is left is a learned adversary (LEARNED)
     policy, _ = learning.train_best_response(game=game, env_config=env_config, algo=name, focal_agent=agent,
-                                             seed=seed, **learn.get(name, {}))
+                                             seed=seed, **{**learning.audit_defaults(game), **learn.get(name, {})})
     return _policy_actor(policy)
 
 
@@ -109,9 +109,11 @@ def _build_joint(name, game, env_config, seed, learn):
     from . import learning
 
     if name == "shared":
-        policy, _ = learning.train_shared(game=game, env_config=env_config, seed=seed, **learn.get(name, {}))
+        policy, _ = learning.train_shared(game=game, env_config=env_config, seed=seed,
+                                          **{**learning.audit_defaults(game), **learn.get(name, {})})
         return policy.for_agent
-    policies = learning.train_independent(game=game, env_config=env_config, seed=seed, **learn.get(name, {}))
+    policies = learning.train_independent(game=game, env_config=env_config, seed=seed,
+                                          **{**learning.audit_defaults(game), **learn.get(name, {})})
     return lambda agent: policies[agent]
 
 

@@ -402,6 +402,14 @@ def default_algo_kwargs(algo: str, game: str = "reward_report_v0") -> dict:
     raise ValueError(f"algo must be one of {tuple(ALGOS)}, got {algo!r}")
 
 
+def audit_defaults(game: str) -> dict:
+    """How the DSIC audit's learners act (overridable per adversary): in the reward-report game
+    ``action_mode="sharpen"``, which lifted PPO from 0.39 to 0.99 of the white-box gain under
+    exact ``sw_max`` (n=5, K=10, 20k steps; 0.73 -> 0.99 in the quick setting, 3k steps;
+    experiments/README.md, practical suite)."""
+    return {"action_mode": "sharpen"} if game == "reward_report_v0" else {}
+
+
 DEFAULT_TIMESTEPS = {"ppo": 10_000, "sac": 5_000}
 DEFAULT_N_ENVS = {"ppo": 8, "sac": 4}
 
