@@ -206,16 +206,20 @@ def plot_gain_vs_gap(rows: list[dict]):
     ax = fig.add_subplot(1, 1, 1)
     kinds = {}
     for label, r in best.items():
-        params = parse_label(label, 1)[1]
-        kind = "menu" if "menu" in params else params.get("payment", "exact")
+        name, params = parse_label(label, 1)
+        kind = ("no payment" if name == "sw_max" else "menu (exact over menu)" if "menu" in params
+                else f"payment={params.get('payment', 'exact')}")
         kinds.setdefault(kind, []).append((r["optimisation_gap"], r["gain"]))
-    for kind, points in kinds.items():
+    for kind, points in sorted(kinds.items()):
         xs, ys = zip(*points)
         ax.scatter(xs, ys, label=kind, s=25)
     top = max([max(x, y) for pts in kinds.values() for x, y in pts] + [1e-3])
-    ax.plot([0, top], [0, top], color="black", lw=0.8, ls="--", label="gain = gap (bound, exact payments)")
+    line = np.linspace(0.0, top, 400)
+    ax.plot(line, line, color="black", lw=0.8, ls="--", label="gain = gap (the bound with exact payments)")
     ax.axhline(0.0, color="grey", lw=0.5)
-    ax.set_xlabel("optimisation gap of the truthful run (per episode)")
+    ax.set_xscale("symlog", linthresh=1e-2)
+    ax.set_xlim(0.0, 1.3 * top)
+    ax.set_xlabel("optimisation gap of the truthful run (per episode; symlog)")
     ax.set_ylabel("best adversary's gain (per episode)")
     ax.set_title("practical [SUN] rules: gain vs optimisation gap")
     ax.legend(fontsize=7)
