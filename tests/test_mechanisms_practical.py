@@ -134,7 +134,7 @@ def test_the_gain_vanishes_with_steps_and_size_over_reporting_pays_with_few():
     same = np.broadcast_to(r[0], r.shape).copy()  # a homogeneous population: S = (sum w) r
     adversary = GradientAdversary(steps=60, restarts=4, seed=0)
     gains = {}
-    for steps in (1, 3, 10, 300):
+    for steps in (1, 3, 10, 100):
         mech = mechanisms.make("affine_maximizer", lam=0.1, solver="mirror_ascent", steps=steps, step_size=1.0)
         u0 = _utility(mech, r, w, 0, r[0], w[0])
         over = max(_utility(mech, r, w, 0, r[0], size) - u0 for size in range(3, 11))
@@ -144,8 +144,8 @@ def test_the_gain_vanishes_with_steps_and_size_over_reporting_pays_with_few():
             assert _utility(mech, same, w, 0, same[0], w[0] + 1.0) > u_same + 1e-4
         gains[steps] = float(adversary.best_response(mech, r, w, 0, report_size=True, max_size=10).gain)
         assert gains[steps] >= over - 1e-12
-    assert gains[1] > gains[3] > gains[10] > gains[300]
-    assert gains[300] < 1e-6 * gains[1]
+    assert gains[1] > gains[3] > gains[10] > gains[100]
+    assert gains[100] < 1e-6 * gains[1]
 
 
 @settings(deadline=None, derandomize=True, max_examples=30)
