@@ -9,7 +9,9 @@ Pure numpy, vectorised over leading batch dimensions (reports ``(..., n, K)``, s
 >>> mechanisms.utility(out.policy, out.payments, true_rewards, true_sizes)
 
 Registered names: ``sw_max``, ``affine_maximizer`` (reward-model game of [SUN]) and
-``average``, ``median``, ``online_weighted``, ``hedge`` (online game of [HD]).
+``average``, ``median``, ``online_weighted``, ``hedge`` (online game of [HD]). The [SUN] rules
+also run as in practice (MODEL.md section 4): ``solver=``, ``payment=``, ``menu=``
+(:mod:`.practical`, :mod:`.solvers`, :mod:`.menus`).
 """
 
 from .base import Mechanism, Outcome, utility, valuation
