@@ -70,7 +70,8 @@ def policy_gradient(S, lam, ref, regularizer, steps, step_size, uniforms, ops=Nu
     xp = ops.xp
     K = S.shape[-1]
     m = uniforms.shape[1]
-    logits = xp.log(ref + 0.0 * S)
+    log_ref = xp.log(ref + 0.0 * S)
+    logits = log_ref
     theta = _softmax(logits, ops)
     iterates = [theta]
     for t in range(steps):
@@ -78,7 +79,10 @@ def policy_gradient(S, lam, ref, regularizer, steps, step_size, uniforms, ops=Nu
         # x_j = #{k : cdf_k < u_j} (inverse CDF), clipped against rounding of the last cdf entry
         picks = xp.minimum(ops.sum_last(cdf[..., None, :] < uniforms[t][:, None]), K - 1)  # (..., m)
         onehot = 1.0 * (picks[..., None] == xp.arange(K))  # (..., m, K)
-        advantage = S - lam * penalty_gradient(theta, ref, regularizer, ops)
+        if regularizer == "kl":  # log(theta / ref) from the logits: finite where theta underflows to 0
+            advantage = S - lam * (logits - ops.logsumexp(logits)[..., None] - log_ref)
+        else:
+            advantage = S - lam * penalty_gradient(theta, ref, regularizer, ops)
         sampled = ops.sum_last(onehot * advantage[..., None, :])  # A(x_j), (..., m)
         baseline = (ops.sum_last(sampled)[..., None] - sampled) / (m - 1)
         weight = (sampled - baseline)[..., None]

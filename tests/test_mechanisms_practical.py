@@ -367,3 +367,19 @@ def test_params_rebuild_the_mechanism():
     mech = mechanisms.make("affine_maximizer", solver="policy_gradient", steps=3, seed=4, payment="early_stopped",
                            payment_steps=2, step_size=0.5)
     assert mechanisms.make(mech.name, **mech.params()).params() == mech.params()
+
+
+@pytest.mark.parametrize("reg", REGS)
+@pytest.mark.parametrize("params", [dict(solver="mirror_ascent", steps=40, step_size=100.0),
+                                    dict(solver="policy_gradient", steps=40, step_size=50.0),
+                                    dict(solver="mirror_ascent", steps=5, payment="checkpoints")])
+def test_huge_scores_stay_finite(reg, params):
+    rng = np.random.default_rng(0)
+    r, _ = _instance(rng, batch=(2,))
+    w = np.full((2, 4), 1e4)
+    lam = 1e-3  # S / lam ~ 1e7
+    out = mechanisms.make("affine_maximizer", lam=lam, regularizer=reg, **params).outcome(r, w)
+    for value in (out.policy, out.payments, out.value, out.gap):
+        assert np.all(np.isfinite(value))
+    np.testing.assert_allclose(out.policy.sum(-1), 1.0, rtol=1e-12)
+    assert np.all(out.gap >= -1e-6 * np.abs(out.value))
