@@ -11,18 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._ops import TorchOps
+from ._ops import torch_ops
 from .base import Outcome
 from .sw_max import SocialWelfareMaximizer
-
-_TORCH_OPS = None
-
-
-def _ops() -> TorchOps:
-    global _TORCH_OPS
-    if _TORCH_OPS is None:
-        _TORCH_OPS = TorchOps()
-    return _TORCH_OPS
 
 
 def torch_outcome(mechanism: SocialWelfareMaximizer, reports, sizes=None, reference=None) -> Outcome:
@@ -44,7 +35,8 @@ def torch_outcome(mechanism: SocialWelfareMaximizer, reports, sizes=None, refere
         sizes = torch.ones(reports.shape[:-1], dtype=reports.dtype, device=reports.device)
     ref = mechanism.reference if reference is None else reference
     ref = torch.as_tensor(np.full(K, 1.0 / K) if ref is None else ref, dtype=reports.dtype, device=reports.device)
-    policy, value, payments, gap = mechanism.core(reports, sizes, ref, _ops())
+    policy, value, payments, gap = mechanism.core(reports, sizes, ref, torch_ops())
     if payments is None:
-        payments = torch.zeros(torch.broadcast_shapes(reports.shape[:-1], sizes.shape), dtype=reports.dtype)
+        payments = torch.zeros(torch.broadcast_shapes(reports.shape[:-1], sizes.shape), dtype=reports.dtype,
+                               device=reports.device)
     return Outcome(policy=policy, payments=payments, value=value, gap=gap)
