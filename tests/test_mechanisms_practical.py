@@ -383,3 +383,15 @@ def test_huge_scores_stay_finite(reg, params):
         assert np.all(np.isfinite(value))
     np.testing.assert_allclose(out.policy.sum(-1), 1.0, rtol=1e-12)
     assert np.all(out.gap >= -1e-6 * np.abs(out.value))
+
+
+def test_tensor_reports_run_the_same_practical_rules():
+    rng = np.random.default_rng(12)
+    r, w = _instance(rng, n=3, K=4, batch=(2,))
+    mech = mechanisms.make("affine_maximizer", lam=0.2, solver="mirror_ascent", steps=4, payment="checkpoints")
+    out, t = mech.outcome(r, w), mech.outcome(torch.tensor(r), torch.tensor(w))
+    assert isinstance(t.policy, torch.Tensor)
+    np.testing.assert_allclose(t.payments.numpy(), out.payments, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(t.gap.numpy(), out.gap, rtol=1e-10, atol=1e-13)
+    with pytest.raises(ValueError, match="numpy arrays only"):
+        mechanisms.make("sw_max", menu="soups").outcome(torch.tensor(r), torch.tensor(w))
