@@ -6,7 +6,7 @@ reward-report game, the myopic one in the online game), :func:`calibrate` sets e
 adversary's ``white_box_share = gain / white-box gain`` and states it in the verdict; a
 learner below ``threshold`` (default 0.9) that did not itself find a profitable misreport gets
 the verdict "inconclusive", not "no profitable misreport found". Where the white box cannot
-run (``n/a``: menus, policy gradient) the verdict says it is uncalibrated (MODEL.md §3, §4).
+run (``n/a``: menus, policy gradient) the verdict says it is uncalibrated (docs/model.md §3, §4).
 """
 
 from __future__ import annotations
@@ -58,5 +58,5 @@ def calibrate(rows, threshold=0.9):
 
 
 def gain_over_gap(gain, gap) -> float:
-    """``gain / gap`` (the bound of MODEL.md §4 is ``<= 1`` with exact payments); NaN without a gap."""
+    """``gain / gap`` (the bound of docs/model.md §4 is ``<= 1`` with exact payments); NaN without a gap."""
     return gain / gap if gap is not None and math.isfinite(gap) and gap > 1e-12 else float("nan")

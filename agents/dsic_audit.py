@@ -18,7 +18,7 @@ labelers in the baseline, the non-deviating ones against a unilateral adversary;
 defined for joint adversaries nor for the online game, whose utilities are negative
 influence by construction), and a verdict:
 "profitable misreport: +x" when the CI's lower end is above ``tolerance`` times the utility
-scale, else "no profitable misreport found" (MODEL.md section 3).
+scale, else "no profitable misreport found" (docs/model.md §3).
 
 One baseline per row: the truthful row pools exactly the focal labelers (those that deviate in
 the unilateral rows); every row's ``labeler`` names the labelers it pools (``"all"`` when every
@@ -26,7 +26,7 @@ labeler deviates) and ``baseline`` says what ``truthful_utility`` is (everyone t
 same seeds, or, for joint rows, the labeler's own truthful report with the others as played),
 so ``gain = adversary_utility - truthful_utility`` in every row.
 
-For the practical rules of MODEL.md §4 every row also carries the truthful run's optimisation
+For the practical rules of docs/model.md §4 every row also carries the truthful run's optimisation
 gap ``optimisation_gap`` (per episode, the units of the gain), ``gain_over_gap`` (``<= 1`` with
 exact payments) and the ``negative_payment_share`` of (labeler, round) pairs.
 A gradient adversary against a rule without gradient (menus, policy gradient) gives an
@@ -135,7 +135,7 @@ def _build_joint(name, game, env_config, seed, learn):
 def _play(game_env, seed, actors):
     """One episode; ``actors`` maps agent -> actor (others truthful). Returns per-agent arrays,
     welfare, IR violations and (reward-report game, all truthful) the summed optimisation gap
-    of the truthful run (MODEL.md §4; 0 for exact rules)."""
+    of the truthful run (docs/model.md §4; 0 for exact rules)."""
     obs, _ = game_env.reset(seed=seed)
     agents = list(game_env.possible_agents)
     totals = {k: np.zeros(len(agents)) for k in ("utility", "gain", "payment", "negative_payments")}
@@ -144,7 +144,7 @@ def _play(game_env, seed, actors):
         actions = game_env.truthful_actions()
         for agent, actor in actors.items():
             actions[agent] = actor(game_env, agent, obs[agent])
-        if not actors and getattr(game_env, "rewards", None) is not None and not game_env.mechanism.online:
+        if not actors and _is_practical(game_env.mechanism):
             gap += _truthful_gap(game_env)
         obs, rewards, _, _, infos = game_env.step(actions)
         for i, a in enumerate(agents):
@@ -155,6 +155,12 @@ def _play(game_env, seed, actors):
             ir_violations[i] += infos[a]["utility"] < -1e-9
         welfare += infos[agents[0]]["social_welfare"]
     return totals, welfare, ir_violations, gap
+
+
+def _is_practical(mechanism) -> bool:
+    """An SW-Max rule run as in practice (docs/model.md §4), whose outcome has an optimisation gap."""
+    training = getattr(mechanism, "training", None)
+    return training is not None and not training.is_exact
 
 
 def _truthful_gap(game_env) -> float:

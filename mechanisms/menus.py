@@ -1,4 +1,4 @@
-"""Finite menus of candidate policies ([SUN] §5, MODEL.md §4).
+"""Finite menus of candidate policies ([SUN] §5, docs/model.md §4).
 
 The platform picks, among ``M`` candidates ``theta_1 .. theta_M`` ``(..., M, K)``, the one with
 the best regularised welfare ``ASW(theta_m) = <theta_m, S> - lam D(theta_m || ref)`` (first

@@ -1,5 +1,5 @@
 """The [SUN] mechanism as it is actually run: a training rule with a finite budget, a cheap
-payment rule, or a finite menu (MODEL.md §4).
+payment rule, or a finite menu (docs/model.md §4).
 
 :class:`Training` holds the choices; :func:`practical_core` computes the outcome from the
 weighted reports. With ``theta^`` the trained policy, ``S_{-i} = S - w_i r_i`` and

@@ -1,4 +1,4 @@
-"""Iterative training rules: what a real fine-tuning run returns instead of ``theta*`` (MODEL.md §4).
+"""Iterative training rules: what a real fine-tuning run returns instead of ``theta*`` (docs/model.md §4).
 
 Both start from ``theta_0 = ref`` and ascend ``ASW(theta) = <theta, S> - lam D(theta || ref)``
 for ``steps`` steps of size ``eta`` on scores ``S`` ``(..., K)``; both return the iterates

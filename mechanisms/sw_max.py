@@ -1,4 +1,4 @@
-"""SW-Max training rule, with and without the affine maximizer payment (MODEL.md section 1).
+"""SW-Max training rule, with and without the affine maximizer payment (docs/model.md §1).
 
 Training rule: ``theta* = argmax_theta sum_i w_i <theta, r_i> - lam D(theta || ref)``.
 
@@ -61,7 +61,7 @@ class SocialWelfareMaximizer(Mechanism):
         If set, reports must be normalised that way (else ``ValueError``). Reports must
         always lie in ``[0, 1]``.
     solver : {"exact", "mirror_ascent", "policy_gradient"}, default "exact"
-        How ``theta`` is trained (MODEL.md §4, :mod:`strategic_feedback_env.mechanisms.solvers`):
+        How ``theta`` is trained (docs/model.md §4, :mod:`strategic_feedback_env.mechanisms.solvers`):
         the closed-form optimum, ``steps`` exponentiated-gradient steps of size ``step_size``
         from ``pi_ref`` (KL needs ``step_size * lam < 2``), or ``steps`` REINFORCE steps with
         ``samples_per_step`` sampled responses each, drawn from the stream of ``seed`` (the
@@ -83,17 +83,20 @@ class SocialWelfareMaximizer(Mechanism):
 
     def __init__(self, lam=1.0, regularizer="kl", reference=None, normalization=None, solver="exact", steps=10,
                  step_size=1.0, samples_per_step=8, seed=0, menu=None, menu_size=None):
-        self._setup(lam, regularizer, reference, normalization, solver=solver, steps=steps, step_size=step_size,
-                    samples_per_step=samples_per_step, seed=seed, menu=menu, menu_size=menu_size)
+        self._init_regularised(lam, regularizer, reference, normalization)
+        self.training = Training.build(self.lam, regularizer, self.has_payments, solver=solver, steps=steps,
+                                       step_size=step_size, samples_per_step=samples_per_step, seed=seed, menu=menu,
+                                       menu_size=menu_size)
 
-    def _setup(self, lam, regularizer, reference, normalization, **training):
+    def _init_regularised(self, lam=1.0, regularizer="kl", reference=None, normalization=None):
+        """The parameters every regularised rule shares (a rule with only these four, e.g. a
+        median rule, can take this as its ``__init__`` and :meth:`_regularised_params` as ``params``)."""
         if regularizer not in REGULARIZERS:
             raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
         self.lam = check_lam(lam)
         self.regularizer = regularizer
         self.normalization = check_normalization(normalization)
         self.reference = None if reference is None else check_reference(reference, None)
-        self.training = Training.build(self.lam, regularizer, self.has_payments, **training)
 
     @property
     def differentiable(self) -> bool:
@@ -101,14 +104,17 @@ class SocialWelfareMaximizer(Mechanism):
         policy gradient."""
         return self.training.differentiable
 
-    def params(self) -> dict:
+    def _regularised_params(self) -> dict:
+        """The parameters of :meth:`_init_regularised`."""
         return {
             "lam": self.lam,
             "regularizer": self.regularizer,
             "reference": None if self.reference is None else self.reference.tolist(),
             "normalization": self.normalization,
-            **self.training.params(),
         }
+
+    def params(self) -> dict:
+        return {**self._regularised_params(), **self.training.params()}
 
     def core(self, reports, sizes, reference, ops=NumpyOps):
         """``(policy, value, payments or None, gap or None)`` from checked inputs, in numpy or
@@ -188,7 +194,7 @@ class AffineMaximizer(SocialWelfareMaximizer):
 
     DSIC and IR: truthful ``(r_i, w_i)`` maximises ``w_i <theta*, r_i> - p_i`` whatever the
     others report, truthful utility is ``>= 0`` and ``p_i >= 0`` (for the exact rule). Same
-    parameters as :class:`SocialWelfareMaximizer`, plus (MODEL.md §4,
+    parameters as :class:`SocialWelfareMaximizer`, plus (docs/model.md §4,
     :mod:`strategic_feedback_env.mechanisms.practical`):
 
     payment : {"exact", "same_solver", "checkpoints", "early_stopped"}, default "exact"
@@ -206,9 +212,10 @@ class AffineMaximizer(SocialWelfareMaximizer):
     def __init__(self, lam=1.0, regularizer="kl", reference=None, normalization=None, solver="exact", steps=10,
                  step_size=1.0, samples_per_step=8, seed=0, menu=None, menu_size=None, payment="exact",
                  payment_steps=None):
-        self._setup(lam, regularizer, reference, normalization, solver=solver, steps=steps, step_size=step_size,
-                    samples_per_step=samples_per_step, seed=seed, menu=menu, menu_size=menu_size, payment=payment,
-                    payment_steps=payment_steps)
+        self._init_regularised(lam, regularizer, reference, normalization)
+        self.training = Training.build(self.lam, regularizer, self.has_payments, solver=solver, steps=steps,
+                                       step_size=step_size, samples_per_step=samples_per_step, seed=seed, menu=menu,
+                                       menu_size=menu_size, payment=payment, payment_steps=payment_steps)
 
     def params(self) -> dict:
         return {**super().params(), "payment": self.training.payment, "payment_steps": self.training.payment_steps}

@@ -1,4 +1,4 @@
-"""The practical suite (MODEL.md §4) in the audit: gap columns, n/a rows, learner calibration, CLI."""
+"""The practical suite (docs/model.md §4) in the audit: gap columns, n/a rows, learner calibration, CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The practical [SUN] rules of MODEL.md §4 against independent computations.
+"""The practical [SUN] rules of docs/model.md §4 against independent computations.
 
 * truncated KL mirror ascent = ``Gibbs(S, lam / (1 - (1 - eta lam)^T))`` (closed form written
   here) = a plain loop of the update written here; convergence to the exact optimum (the closed
@@ -69,7 +69,7 @@ def test_kl_mirror_ascent_is_gibbs_with_a_larger_lambda(steps, eta):
     policy = mech.outcome(r, w).policy
     lam_T = lam / (1 - (1 - eta * lam) ** steps)
     np.testing.assert_allclose(policy, _gibbs(S, lam_T, ref), rtol=1e-9, atol=1e-13)
-    theta = ref.copy()  # the update of MODEL.md §4, as a plain loop
+    theta = ref.copy()  # the update of docs/model.md §4, as a plain loop
     for _ in range(steps):
         theta = theta ** (1 - eta * lam) * ref ** (eta * lam) * np.exp(eta * (S - S.max()))
         theta /= theta.sum()
@@ -398,7 +398,7 @@ def test_tensor_reports_run_the_same_practical_rules():
 
 
 def test_rewarded_soups_can_be_manipulated_while_a_fixed_menu_cannot():
-    """The soup menu depends on the reports (MODEL.md §4), so some misreport pays; found here by
+    """The soup menu depends on the reports (docs/model.md §4), so some misreport pays; found here by
     random search on random instances (a fixed menu admits none: see the DSIC test above)."""
     rng = np.random.default_rng(21)
     mech = mechanisms.make("affine_maximizer", lam=0.1, menu="soups")
