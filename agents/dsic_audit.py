@@ -25,6 +25,13 @@ the unilateral rows); every row's ``labeler`` names the labelers it pools (``"al
 labeler deviates) and ``baseline`` says what ``truthful_utility`` is (everyone truthful on the
 same seeds, or, for joint rows, the labeler's own truthful report with the others as played),
 so ``gain = adversary_utility - truthful_utility`` in every row.
+
+For the practical rules of docs/model.md §4 every row also carries the truthful run's optimisation
+gap ``optimisation_gap`` (per episode, the units of the gain), ``gain_over_gap`` (``<= 1`` with
+exact payments) and the ``negative_payment_share`` of (labeler, round) pairs.
+A gradient adversary against a rule without gradient (menus, policy gradient) gives an
+``n/a`` row; learned adversaries are calibrated against the white box of the same call
+(:mod:`strategic_feedback_env.agents.calibration`).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import numpy as np
 import strategic_feedback_env
 from strategic_feedback_env.single_agent import policy_callable
 
+from .calibration import calibrate, gain_over_gap, not_applicable_row
 from .gradient import GradientAdversary, MyopicOnlineAdversary
 from .preference_gradient import PreferenceGradientAdversary
 from .policies import POLICIES, make_policy, spec_of
@@ -113,7 +121,7 @@ def _build(name, game, env_config, agent, seed, spec, learn):
 
     # the names are checked in audit(): what is left is a learned adversary (LEARNED)
     policy, _ = learning.train_best_response(game=game, env_config=env_config, algo=name, focal_agent=agent,
-                                             seed=seed, **learn.get(name, {}))
+                                             seed=seed, **{**learning.audit_defaults(game), **learn.get(name, {})})
     return _policy_actor(policy)
 
 
@@ -121,30 +129,50 @@ def _build_joint(name, game, env_config, seed, learn):
     from . import learning
 
     if name == "shared":
-        policy, _ = learning.train_shared(game=game, env_config=env_config, seed=seed, **learn.get(name, {}))
+        policy, _ = learning.train_shared(game=game, env_config=env_config, seed=seed,
+                                          **{**learning.audit_defaults(game), **learn.get(name, {})})
         return policy.for_agent
-    policies = learning.train_independent(game=game, env_config=env_config, seed=seed, **learn.get(name, {}))
+    policies = learning.train_independent(game=game, env_config=env_config, seed=seed,
+                                          **{**learning.audit_defaults(game), **learn.get(name, {})})
     return lambda agent: policies[agent]
 
 
 def _play(game_env, seed, actors):
-    """One episode; ``actors`` maps agent -> actor (others truthful). Returns per-agent arrays."""
+    """One episode; ``actors`` maps agent -> actor (others truthful). Returns per-agent arrays,
+    welfare, IR violations and (reward-report game, all truthful) the summed optimisation gap
+    of the truthful run (docs/model.md §4; 0 for exact rules)."""
     obs, _ = game_env.reset(seed=seed)
     agents = list(game_env.possible_agents)
-    totals = {k: np.zeros(len(agents)) for k in ("utility", "gain", "payment")}
-    welfare, ir_violations = 0.0, np.zeros(len(agents), dtype=int)
+    totals = {k: np.zeros(len(agents)) for k in ("utility", "gain", "payment", "negative_payments")}
+    welfare, ir_violations, gap = 0.0, np.zeros(len(agents), dtype=int), 0.0
     while game_env.agents:
         actions = game_env.truthful_actions()
         for agent, actor in actors.items():
             actions[agent] = actor(game_env, agent, obs[agent])
+        if not actors and _is_practical(game_env.mechanism):
+            gap += _truthful_gap(game_env)
         obs, rewards, _, _, infos = game_env.step(actions)
         for i, a in enumerate(agents):
             totals["utility"][i] += rewards[a]
             totals["gain"][i] += infos[a]["gain"]
             totals["payment"][i] += infos[a]["payment"]
+            totals["negative_payments"][i] += infos[a]["payment"] < -1e-12
             ir_violations[i] += infos[a]["utility"] < -1e-9
         welfare += infos[agents[0]]["social_welfare"]
-    return totals, welfare, ir_violations
+    return totals, welfare, ir_violations, gap
+
+
+def _is_practical(mechanism) -> bool:
+    """An SW-Max rule run as in practice (docs/model.md §4), whose outcome has an optimisation gap."""
+    training = getattr(mechanism, "training", None)
+    return training is not None and not training.is_exact
+
+
+def _truthful_gap(game_env) -> float:
+    """``max ASW - ASW(theta^)`` of this round had everyone reported its type (same input noise)."""
+    seen = game_env.rewards if game_env.noise is None else np.clip(game_env.rewards + game_env.noise, 0.0, 1.0)
+    gap = game_env.mechanism.outcome(seen, game_env.sizes, game_env.reference).gap
+    return 0.0 if gap is None else float(gap)
 
 
 def _row(adversary, agent, truthful, adv_utility, gains, payments, welfare, ir, scale, tolerance, baseline=ALL_TRUTHFUL):
@@ -218,6 +246,7 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
 
     baseline = play_all({})
     truthful_u = np.stack([b[0]["utility"] for b in baseline])
+    gap = float(np.mean([b[3] for b in baseline]))
     has_ir = game in ("reward_report_v0", "preference_report_v0")
     scale = max(float(np.mean(np.abs(truthful_u))), 1e-12)
     result = AuditResult(game=game, env_config=env_config)
@@ -229,9 +258,15 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
                                    [b[1] for b in baseline],
                                    sum(int(b[2].sum()) for b in baseline) if has_ir else None, scale, tolerance))
     for adv in names:
+        if adv == "gradient" and not GradientAdversary.applies_to(game_env.mechanism):
+            why = GradientAdversary.why_not(game_env.mechanism)
+            result.labelers += [{**not_applicable_row(adv, agent, why), "baseline": ALL_TRUTHFUL} for agent in focal]
+            result.overall.append({**not_applicable_row(adv, labelers_label(focal, agents), why),
+                                   "baseline": ALL_TRUTHFUL})
+            continue
         label, actor_for = _resolve(adv, game, env_config, spec, seed, learn)
         joint = isinstance(adv, str) and adv in JOINT
-        gains, utilities, truths, payments, welfare, ir_total = [], [], [], [], [], 0
+        gains, utilities, truths, payments, welfare, ir_total, negatives = [], [], [], [], [], 0, []
         agent_list = agents if joint else focal
         # Joint adversaries: every labeler deviates in the same episodes, played once.
         joint_runs = play_all({a: actor_for(a) for a in agents}) if joint else None
@@ -249,6 +284,8 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
             result.labelers.append(_row(label, agent, truth, adv_u, gain, pay, sw, ir, scale, tolerance,
                                         OWN_TRUTHFUL if joint else ALL_TRUTHFUL))
             truths.append(truth)
+            negatives.append(np.array([r[0]["negative_payments"][i] for r in runs]) / game_env.max_cycles)
+            result.labelers[-1]["negative_payment_share"] = float(np.mean(negatives[-1]))
             gains.append(gain)
             utilities.append(adv_u)
             payments.append(pay)
@@ -258,6 +295,14 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
                                        np.stack(utilities, 1), np.stack(truths, 1), np.stack(payments, 1),
                                        np.concatenate(welfare), ir_total, scale, tolerance,
                                        OWN_TRUTHFUL if joint else ALL_TRUTHFUL))
+        result.overall[-1]["negative_payment_share"] = float(np.mean(negatives))
+    truthful_negatives = np.mean([b[0]["negative_payments"][cols] for b in baseline]) / game_env.max_cycles
+    result.overall[0]["negative_payment_share"] = float(truthful_negatives)
+    for row in result.overall + result.labelers:
+        row["optimisation_gap"] = gap
+        row["gain_over_gap"] = gain_over_gap(row["gain"], gap)
+    calibrate(result.overall)
+    calibrate(result.labelers)
     return result
 
 

@@ -4,7 +4,9 @@
   utility ``w_i <theta*(r~, w~), r_i> - p_i(r~, w~)`` over its own report ``(r~_i, w~_i)``,
   the others' reports fixed, by projected gradient ascent through the torch twin of the
   mechanism (:func:`strategic_feedback_env.mechanisms.differentiable.torch_outcome`), from several starts (the
-  truthful report, the Thm 4.2 exaggeration, random points). The report is parameterised
+  truthful report, the Thm 4.2 exaggeration, random points); for the iterative rules of
+  docs/model.md §4 it differentiates through the unrolled training run. Menus and policy gradient
+  have no gradient: :meth:`GradientAdversary.applies_to` says so (the audit shows ``n/a``). The report is parameterised
   as the env's action ``a in [0, 1]^K`` normalised by sum or max, so "projection" is a clip
   to the box and every iterate is a valid report. Candidates are re-scored in numpy, so the
   reported gain is the mechanism's exact number.
@@ -74,6 +76,26 @@ class GradientAdversary:
     def __repr__(self) -> str:
         return f"GradientAdversary(steps={self.steps}, restarts={self.restarts}, lr={self.lr}, seed={self.seed})"
 
+    @staticmethod
+    def applies_to(mechanism) -> bool:
+        """Whether a gradient exists: an SW-Max rule whose torch twin is differentiable (not a
+        menu choice nor sampled policy gradient, docs/model.md §4)."""
+        if isinstance(mechanism, MedianOfMLEs):
+            return True
+        return isinstance(mechanism, SocialWelfareMaximizer) and mechanism.differentiable
+
+    @staticmethod
+    def why_not(mechanism) -> str:
+        """Why :meth:`applies_to` is False (empty if it is True)."""
+        if isinstance(mechanism, MedianOfMLEs):
+            return ""
+        if not isinstance(mechanism, SocialWelfareMaximizer):
+            return "not an SW-Max rule"
+        if not mechanism.differentiable:
+            return ("a menu choice is piecewise constant in the reports" if mechanism.training.menu is not None
+                    else "policy gradient samples responses: no gradient through the training run")
+        return ""
+
     def best_response(self, mechanism, reports, sizes, labeler, true_reward=None, true_size=None,
                       normalization="sum", report_size=False, max_size=None, reference=None, noise=None):
         """Best report of ``labeler`` against the others' ``reports`` ``(..., n, K)``, ``sizes`` ``(..., n)``.
@@ -85,8 +107,9 @@ class GradientAdversary:
         """
         import torch
 
-        if not isinstance(mechanism, (SocialWelfareMaximizer, MedianOfMLEs)):
-            raise ValueError(f"GradientAdversary needs sw_max or affine_maximizer (or median_of_mles), got {mechanism!r}")
+        if not self.applies_to(mechanism):
+            raise ValueError(f"GradientAdversary needs a differentiable sw_max or affine_maximizer (or median_of_mles), "
+                             f"got {mechanism!r}: {self.why_not(mechanism)}")
         if normalization not in ("sum", "max"):
             raise ValueError(f"normalization must be 'sum' or 'max', got {normalization!r}")
         reports = np.asarray(reports, dtype=np.float64)

@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mechanisms to audit (default: all registered: sw_max, affine_maximizer, median_of_mles in the "
                         "reward-report game; average, median, online_weighted, hedge in the online game; and "
                         "<mechanism>@<per_labeler|pooled> in the preference game: sw_max and affine_maximizer on both "
-                        "fits, median_of_mles@per_labeler)")
+                        "fits, median_of_mles@per_labeler); a practical cell is <mechanism>:<key>=<value>,..., "
+                        "as --suite practical names them")
     p.add_argument("--adversaries", type=listed(one_of(audit_adversaries, "adversary"), what="adversaries"),
                    default=None,
                    help="adversaries (default: all that play each game: exaggerate, mix, size_scaling, random, "
@@ -103,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ppo-timesteps", type=int_at_least(1), default=20_000, help="PPO (and shared/independent) steps")
     p.add_argument("--sac-timesteps", type=int_at_least(1), default=10_000, help="SAC training steps")
     p.add_argument("--gradient-steps", type=int_at_least(1), default=150, help="ascent steps of the gradient adversary")
+    p.add_argument("--suite", type=one_of(lambda: ("default", "practical"), "suite"), default="default",
+                   help="default: every registered mechanism; practical: the [SUN] rules as run (docs/model.md §4)")
     add_backend_arguments(p)
     _common(p)
 

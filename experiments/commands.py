@@ -11,6 +11,8 @@ import functools
 
 import numpy as np
 
+from strategic_feedback_env.agents.calibration import calibrate
+
 from . import audit as audit_exp
 from . import memory, plotting
 from . import regret as regret_exp
@@ -138,8 +140,8 @@ def audit(args) -> int:
     folder = open_run(args, resolved={"cells": todo, "focal": focal})
     done = _parts(folder, args, [(f"{mech}-{adv}", (mech, adv)) for mech, adv in todo],
                   functools.partial(audit_exp.run_cell_pair, args))
-    overall = [cell["overall"] for cell in done]
-    labelers = [row for cell in done for row in cell["labelers"]]
+    overall = calibrate([cell["overall"] for cell in done])  # learned vs white box across cells
+    labelers = calibrate([row for cell in done for row in cell["labelers"]])
     rows, baselines = [], set()
     for cell in done:  # each mechanism's truthful baseline, on the labelers its rows deviate, before them
         key = (cell["truthful"]["mechanism"], cell["truthful"]["labeler"])
@@ -152,6 +154,9 @@ def audit(args) -> int:
     folder.save_figure("audit.png", plotting.audit_figure(overall, episodes=args.episodes))
     cols = ["game", "mechanism", "adversary", "labeler", "gain", "gain_ci", "truthful_utility", "adversary_utility",
             "payment", "social_welfare", "ir_violations", "verdict"]
+    if args.suite == "practical":
+        folder.save_figure("gain_vs_gap.png", audit_exp.plot_gain_vs_gap(overall))
+        cols = audit_exp.PRACTICAL_COLUMNS
     return _finish(folder, [
         "Empirical DSIC audit: gain = adversary's return - truthful return per episode (paired, same seeds), "
         "95% CI; utilities and payments per labeler and episode; labeler = the labelers that deviate "

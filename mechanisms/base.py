@@ -18,12 +18,20 @@ class Outcome:
     value:    ``(...)`` optimal regularised welfare ``max_theta <theta, S> - lam D``, or
               ``None`` for rules that do not optimise one.
     weights:  ``(..., n)`` the labelers' aggregation weights, or ``None`` where there are none.
+    gap:      ``(...)`` optimisation gap ``max ASW - ASW(policy)`` of a practical SW-Max rule
+              (docs/model.md §4), or ``None`` for exact rules (gap 0) and rules without one.
     """
 
     policy: np.ndarray
     payments: np.ndarray
     value: np.ndarray | None = None
     weights: np.ndarray | None = None
+    gap: np.ndarray | None = None
+
+    @property
+    def negative_payment_share(self) -> np.ndarray:
+        """``(...)`` share of labelers charged a negative payment (below ``-1e-12``)."""
+        return np.mean(np.asarray(self.payments) < -1e-12, axis=-1)
 
 
 def valuation(policy, rewards):

@@ -44,8 +44,8 @@ class MedianOfMLEs(Mechanism):
     has_payments = False
 
     # the same parameters, checks and record as SW-Max
-    __init__ = SocialWelfareMaximizer.__init__
-    params = SocialWelfareMaximizer.params
+    __init__ = SocialWelfareMaximizer._init_regularised
+    params = SocialWelfareMaximizer._regularised_params
 
     def outcome(self, reports, sizes=None, reference=None) -> Outcome:
         r = check_reports(reports, self.normalization)

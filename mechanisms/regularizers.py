@@ -98,3 +98,33 @@ VALUE_SOLVERS = {
     "chi2": lambda S, lam, ref, ops=NumpyOps: solve_chi2(S, lam, ref, ops)[1],
     "tv": lambda S, lam, ref, ops=NumpyOps: solve_tv(S, lam, ref, ops)[1],
 }
+
+
+def penalty(theta, ref, regularizer, ops=NumpyOps):
+    """``D(theta || ref)`` over the last axis for any ``theta`` on the simplex (zeros allowed):
+    KL ``sum theta log(theta / ref)`` (``0 log 0 = 0``), chi2 ``sum ref (theta / ref - 1)^2``,
+    tv ``1/2 sum |theta - ref|`` (docs/model.md §1)."""
+    xp = ops.xp
+    if regularizer == "kl":
+        safe = xp.where(theta > 0, theta, 1.0 + 0.0 * theta)  # log(1) = 0 where theta = 0
+        return ops.sum_last(theta * xp.log(safe / ref))
+    if regularizer == "chi2":
+        return ops.sum_last(theta * theta / ref) - 1.0
+    return 0.5 * ops.sum_last(xp.abs(theta - ref))
+
+
+def penalty_gradient(theta, ref, regularizer, ops=NumpyOps):
+    """A (sub)gradient of ``D(theta || ref)`` in ``theta``, up to a constant vector (which the
+    simplex ignores): KL ``log(theta / ref)``, chi2 ``2 (theta / ref - 1)``, tv
+    ``1/2 sign(theta - ref)``."""
+    xp = ops.xp
+    if regularizer == "kl":
+        return xp.log(theta / ref)
+    if regularizer == "chi2":
+        return 2.0 * (theta / ref - 1.0)
+    return 0.5 * xp.sign(theta - ref)
+
+
+def regularised_welfare(theta, scores, lam, ref, regularizer, ops=NumpyOps):
+    """``ASW(theta) = <theta, S> - lam D(theta || ref)`` over the last axis (docs/model.md §1)."""
+    return ops.sum_last(theta * scores) - lam * penalty(theta, ref, regularizer, ops)

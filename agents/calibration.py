@@ -1,0 +1,62 @@
+"""How far to trust a learned adversary's verdict: its gain as a share of the white-box gain.
+
+A learner that found nothing is only evidence of DSIC if it would have found what is there.
+Wherever a white-box best response ran on the same episodes (the gradient adversary in the
+reward-report game, the myopic one in the online game), :func:`calibrate` sets each learned
+adversary's ``white_box_share = gain / white-box gain`` and states it in the verdict; a
+learner below ``threshold`` (default 0.9) that did not itself find a profitable misreport gets
+the verdict "inconclusive", not "no profitable misreport found". Where the white box cannot
+run (``n/a``: menus, policy gradient) the verdict says it is uncalibrated (docs/model.md §3, §4).
+"""
+
+from __future__ import annotations
+
+import math
+
+WHITE_BOX_NAMES = ("gradient", "myopic")
+LEARNED_NAMES = ("ppo", "sac", "shared", "independent")
+NOT_APPLICABLE = "n/a"
+
+
+def not_applicable_row(adversary, agent, why) -> dict:
+    """The row of an adversary that cannot play this mechanism: no number, the reason."""
+    nan = float("nan")
+    return {"adversary": adversary, "labeler": agent, "truthful_utility": nan, "adversary_utility": nan,
+            "adversary_utility_ci": nan, "gain": nan, "gain_ci": nan, "payment": nan, "social_welfare": nan,
+            "ir_violations": None, "negative_payment_share": nan, "verdict": f"{NOT_APPLICABLE}: {why}"}
+
+
+def calibrate(rows, threshold=0.9):
+    """Add ``white_box_share`` to the learned rows of ``rows`` (dicts with ``adversary``,
+    ``labeler``, ``gain``, ``verdict`` and optionally ``mechanism``) that share a mechanism and
+    labeler with a white-box row, and qualify their verdicts (module docstring); other rows get
+    ``white_box_share = NaN``. Rows are changed in place (calibrating twice changes nothing);
+    the list is returned."""
+    white = {(r.get("mechanism"), r["labeler"]): r for r in rows if r["adversary"] in WHITE_BOX_NAMES}
+    for row in rows:
+        ref = white.get((row.get("mechanism"), row["labeler"]))
+        done = "white_box_share" in row and not math.isnan(row["white_box_share"])
+        row.setdefault("white_box_share", float("nan"))  # every row has the column (CSV)
+        if row["adversary"] not in LEARNED_NAMES or ref is None or done or row["verdict"].startswith("inconclusive"):
+            continue
+        profitable = row["verdict"].startswith("profitable")
+        if ref["verdict"].startswith(NOT_APPLICABLE):
+            row["white_box_share"] = float("nan")
+            if not profitable:
+                row["verdict"] = "inconclusive: no white-box best response to calibrate against"
+            continue
+        if not ref["verdict"].startswith("profitable"):
+            row["white_box_share"] = float("nan")  # nothing to find: the learner's verdict stands
+            continue
+        share = row["gain"] / ref["gain"] if ref["gain"] > 0 else float("nan")
+        row["white_box_share"] = share
+        if not profitable and not (share >= threshold):
+            row["verdict"] = f"inconclusive: learner reached {share:.2f} of the white-box gain"
+        else:
+            row["verdict"] += f" ({share:.2f} of white box)"
+    return rows
+
+
+def gain_over_gap(gain, gap) -> float:
+    """``gain / gap`` (the bound of docs/model.md §4 is ``<= 1`` with exact payments); NaN without a gap."""
+    return gain / gap if gap is not None and math.isfinite(gap) and gap > 1e-12 else float("nan")
