@@ -85,6 +85,7 @@ class BatchedLabelerGame:
         self.n = self.spec_env.n
         self.max_cycles = self.spec_env.max_cycles
         self.mechanism = self.spec_env.mechanism
+        self.n_labelers, self.sybils = self.spec_env.n_labelers, self.spec_env.sybils
         for name in self.parsed_config:
             setattr(self, name, getattr(self.spec_env, name))
         self.possible_agents = list(self.spec_env.possible_agents)
