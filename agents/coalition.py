@@ -26,7 +26,8 @@ import numpy as np
 
 from strategic_feedback_env import mechanisms
 from strategic_feedback_env.mechanisms.differentiable import torch_outcome
-from strategic_feedback_env.mechanisms.sw_max import SocialWelfareMaximizer
+from strategic_feedback_env.mechanisms.sw_max import SocialWelfareMaximizer, sw_max_core
+from strategic_feedback_env.mechanisms.validation import check_reference
 from strategic_feedback_env.reward_report import rules
 
 from .gradient import BestResponse, GradientAdversary, _normalise
@@ -156,9 +157,13 @@ class CoalitionGradientAdversary(GradientAdversary):
         profile_sizes[..., members] = cand_sizes
         if noise is not None:
             profile = np.clip(profile + noise, 0.0, 1.0)
-        out = mechanism.outcome(profile, profile_sizes, reference)
-        values = mechanisms.valuation(out.policy, np.broadcast_to(r_true, candidates.shape))
-        u = (w_true * values).sum(-1) - out.payments[..., members].sum(-1)
+        # The mechanism's core, as the envs run it: a sybil identity's size w / k may lie below 1,
+        # which the public ``outcome`` (a labeler's size is at least 1) rejects.
+        ref = check_reference(mechanism.reference if reference is None else reference, K)
+        policy, _, payments = sw_max_core(profile, profile_sizes, mechanism.lam, ref, mechanism.regularizer,
+                                          mechanism.has_payments)
+        values = mechanisms.valuation(policy, np.broadcast_to(r_true, candidates.shape))
+        u = (w_true * values).sum(-1) - (0.0 if payments is None else payments[..., members].sum(-1))
         k = np.argmax(u, axis=0)
         pick = lambda a: np.take_along_axis(a, k[None, ..., None, None], axis=0)[0]  # noqa: E731
         return BestResponse(report=pick(candidates),
