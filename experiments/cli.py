@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ppo-timesteps", type=int, default=20_000, help="PPO (and shared/independent) steps")
     p.add_argument("--sac-timesteps", type=int, default=10_000, help="SAC training steps")
     p.add_argument("--gradient-steps", type=int, default=150, help="ascent steps of the gradient adversary")
+    p.add_argument("--coalition", type=_names, action="append", default=None,
+                   help="a coalition, e.g. labeler_0,labeler_1 (repeatable): adds the coalition_* adversaries")
+    p.add_argument("--coalition-size", type=int, default=None, help="audit every coalition of this many labelers")
+    p.add_argument("--max-coalitions", type=int, default=10, help="cap on --coalition-size coalitions (default 10)")
+    p.add_argument("--sybils", type=int, default=None,
+                   help="identities each focal labeler enters as (false names): adds the sybil_* adversaries")
     add_backend_arguments(p)
     _common(p)
 

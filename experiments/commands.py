@@ -114,7 +114,7 @@ def audit(args) -> int:
     folder = open_run(args)
     done = _parts(folder, args, [(f"{mech}-{adv}", (mech, adv)) for mech, adv in todo],
                   functools.partial(audit_exp.run_cell_pair, args))
-    overall = [cell["overall"] for cell in done]
+    overall = [r for cell in done for r in (cell["overall"], *cell.get("group_rows", ()))]
     labelers = [row for cell in done for row in cell["labelers"]]
     baselines = {}
     for cell in done:
@@ -126,6 +126,9 @@ def audit(args) -> int:
     folder.save_figure("audit.png", audit_exp.plot(overall))
     cols = ["game", "mechanism", "adversary", "gain", "gain_ci", "truthful_utility", "adversary_utility",
             "payment", "social_welfare", "ir_violations", "verdict"]
+    group = [c for c in ("unilateral_gain_sum", "coordination_gain", "split_gain") if any(r.get(c) is not None
+                                                                                          for r in rows)]
+    cols = cols[:3] + ["labeler"] * bool(group) + cols[3:] + group  # coalition and sybil rows name their labelers
     return _finish(folder, [
         "Empirical DSIC audit: gain = adversary's return - truthful return per episode (paired, same seeds), "
         "95% CI; utilities and payments per labeler and episode",
