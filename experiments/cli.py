@@ -1,7 +1,8 @@
 """``sfe``: the command line of strategic_feedback_env.
 
 Subcommands: ``audit`` (empirical DSIC audit), ``regret`` ([HD] regret slopes),
-``reproduce`` ([SUN] App. F tables), ``train`` (RL labelers), ``bench`` (speed).
+``reproduce`` ([SUN] App. F tables), ``train`` (RL labelers), ``bench`` (speed),
+``horizon`` ([HD] long-horizon phase diagram).
 Each run writes to a fresh folder (``--out``, default ``runs/<command>-<time>-seed<seed>``),
 prints a table and a summary line saying where the results went. Options can come from a
 TOML/YAML file (``--config``); flags override it. Errors are one line, exit code 2.
@@ -133,6 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learn-timesteps", type=int, default=20_000, help="PPO steps of the 'learned' strategy")
     add_backend_arguments(p)
     _common(p)
+
+    p = sub.add_parser("horizon", help="[HD] long-horizon phase diagram: does misreporting pay over (T, beta, n)?")
+    p.add_argument("--mechanisms", type=_names, default=["online_weighted", "average", "median"])
+    p.add_argument("--adversaries", type=_names, default=["myopic", "ppo"], help="myopic and/or ppo (default both)")
+    p.add_argument("--horizons", type=_ints, default=[50, 200, 1000, 3000, 10000], help="horizons T")
+    p.add_argument("--biases", type=_floats, default=[0.0, 0.05, 0.1, 0.2, 0.4], help="every labeler's bias beta")
+    p.add_argument("--ns", type=_ints, default=[3, 5, 10], help="numbers of labelers n")
+    p.add_argument("--games", type=int, default=16, help="paired games per cell (default 16)")
+    p.add_argument("--ppo-timesteps", type=int, default=20_000, help="PPO training steps per cell")
+    p.add_argument("--grid", type=int, default=201, help="grid points of the myopic adversary (default 201)")
+    p.add_argument("--gamma", type=float, default=1.0, help="myopic value of next-round weight (default 1)")
+    p.add_argument("--outcome-model", default="bernoulli", choices=["bernoulli", "probability"])
+    add_backend_arguments(p)
+    _common(p)
     return parser
 
 
@@ -142,6 +157,7 @@ QUICK = {
     "train": {"timesteps": 3000, "n_labelers": 3, "n_outcomes": 4, "episodes": 8, "max_cycles": 5},
     "reproduce": {"samples": 20_000, "noise_samples": 1000},
     "regret": {"horizons": [1000, 3000, 10000], "games": 6, "learn_timesteps": 3000},
+    "horizon": {"horizons": [50, 200, 1000], "biases": [0.0, 0.2], "ns": [3, 5], "games": 12, "ppo_timesteps": 2000},
 }
 
 

@@ -7,6 +7,7 @@ import functools
 import numpy as np
 
 from . import audit as audit_exp
+from . import horizon as horizon_exp
 from . import regret as regret_exp
 from . import sun_tables
 from .cli import CliError, open_run
@@ -215,3 +216,22 @@ def bench(args) -> int:
     if figure is not None:
         folder.save_figure("scaling.png", figure)
     return _finish(folder, [bench_exp.format_bench(result)])
+
+
+def horizon(args) -> int:
+    try:
+        todo = horizon_exp.cells(args)
+    except ValueError as exc:
+        raise CliError(f"sfe horizon: {exc}") from None
+    folder = open_run(args)
+    rows = _parts(folder, args, [(horizon_exp.cell_key(cell), cell) for cell in todo],
+                  functools.partial(horizon_exp.run_cell, args))
+    folder.write_csv("horizon.csv", rows)
+    for adv in args.adversaries:
+        folder.save_figure(f"horizon_{adv}.png", horizon_exp.plot(rows, adv))
+    significant = [r for r in rows if r["significant"] and r["gain_per_round"] > 0]
+    return _finish(folder, [
+        "[HD] long horizon: labeler_0's gain per round over truthful play (paired games, 95% CI)", "",
+        format_table(rows), "",
+        f"{len(significant)} of {len(rows)} cells: misreporting pays (CI above 0)",
+    ])
