@@ -71,7 +71,8 @@ class CoalitionGradientAdversary(GradientAdversary):
     """Joint projected gradient ascent on a group's summed utility (reward-report game).
 
     Same parameters as :class:`~strategic_feedback_env.agents.gradient.GradientAdversary`; every
-    member starts from that adversary's starts (drawn member by member from one generator).
+    member starts from that adversary's starts (drawn member by member from one generator), and a
+    coalition of two or more also from two joint starts (:meth:`_joint_starts`).
     """
 
     def __repr__(self) -> str:
@@ -104,6 +105,8 @@ class CoalitionGradientAdversary(GradientAdversary):
         batch = reports.shape[:-2]
         starts = np.stack([self._starts(r_true[..., j, :], w_true[..., j], batch, K, normalization,
                                         max_size if report_size else None) for j in range(members.size)], axis=-2)
+        if members.size > 1:
+            starts = np.concatenate([starts, self._joint_starts(starts[0], r_true, w_true, K)], axis=0)
         t = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
         others, other_sizes = t(reports), t(sizes)
         place = torch.zeros(members.size, n, dtype=torch.float64)
@@ -142,6 +145,17 @@ class CoalitionGradientAdversary(GradientAdversary):
                 best_u = torch.where(better, u, best_u)
         return self._rescore_group(mechanism, best.numpy(), reports, sizes, members, r_true, w_true, K,
                                    normalization, report_size, max_size, reference, noise)
+
+    @staticmethod
+    def _joint_starts(truthful, r_true, w_true, K):
+        """Two starts for a coalition of two or more: every member reports the coalition's summed
+        reward ``sum_j w_j r_j``, or puts all its mass on that sum's top outcome (sizes truthful)."""
+        joint = (w_true[..., None] * r_true).sum(-2)
+        top = np.where(np.arange(K) == joint.argmax(-1)[..., None], 1.0, 1e-9)
+        starts = np.broadcast_to(truthful, (2, *truthful.shape)).copy()
+        starts[0, ..., :K] = (joint / joint.max(-1, keepdims=True))[..., None, :]
+        starts[1, ..., :K] = top[..., None, :]
+        return np.clip(starts, 1e-9, 1.0)
 
     @staticmethod
     def _rescore_group(mechanism, best, reports, sizes, members, r_true, w_true, K, normalization, report_size,
