@@ -138,7 +138,8 @@ def plot(rows: list[dict], adversary: str):
             ax.set_xticks(range(len(Ts)), [str(T) for T in Ts], fontsize=7)
             ax.set_yticks(range(len(betas)), [f"{b:g}" for b in betas], fontsize=7)
             ax.set_xlabel("horizon T")
-            ax.set_ylabel("bias beta")
+            if j == 0:
+                ax.set_ylabel("bias beta")
             ax.set_title(f"{mech}, n={n}", fontsize=9)
     fig.colorbar(image, ax=fig.axes, shrink=0.8, label="gain per round (* = 95% CI excludes 0)")
     fig.suptitle(f"{adversary} adversary (labeler_0) vs truthful")
