@@ -30,7 +30,7 @@ from strategic_feedback_env.mechanisms.sw_max import SocialWelfareMaximizer, sw_
 from strategic_feedback_env.mechanisms.validation import check_reference
 from strategic_feedback_env.reward_report import rules
 
-from .gradient import BestResponse, GradientAdversary, _normalise
+from .gradient import BestResponse, GradientAdversary, _normalise, candidate_profiles
 
 GAMES = ("reward_report_v0", "online_feedback_v0")
 # group adversaries and the games they play (names fixed: the audit and the CLI use them)
@@ -126,23 +126,7 @@ class CoalitionGradientAdversary(GradientAdversary):
             value = (w_i * (out.policy[..., None, :] * r_i).sum(-1)).sum(-1)
             return value - out.payments[..., members].sum(-1)
 
-        action = t(starts).requires_grad_(True)
-        opt = torch.optim.Adam([action], lr=self.lr)
-        best_u = utility(action).detach()
-        best = action.detach().clone()
-        for _ in range(self.steps):
-            opt.zero_grad()
-            u = utility(action)
-            if not u.requires_grad:
-                break  # piecewise-constant utility (tv): the starts are the search
-            (-u.sum()).backward()
-            opt.step()
-            with torch.no_grad():
-                action.clamp_(1e-9, 1.0)
-                u = utility(action)
-                better = u > best_u
-                best = torch.where(better[..., None, None], action, best)
-                best_u = torch.where(better, u, best_u)
+        best = self._ascend(utility, t(starts))
         return self._rescore_group(mechanism, best.numpy(), reports, sizes, members, r_true, w_true, K,
                                    normalization, report_size, max_size, reference, noise)
 
@@ -161,16 +145,8 @@ class CoalitionGradientAdversary(GradientAdversary):
     def _rescore_group(mechanism, best, reports, sizes, members, r_true, w_true, K, normalization, report_size,
                        max_size, reference, noise):
         """Exact numpy summed utilities of the best candidate per start and of truthful reporting."""
-        report, size = rules.decode_actions(best, K, normalization, report_size, max_size,
-                                            np.broadcast_to(w_true, best.shape[:-1]))
-        candidates = np.concatenate([report, np.broadcast_to(r_true, report.shape[1:])[None]], axis=0)
-        cand_sizes = np.concatenate([size, np.broadcast_to(w_true, size.shape[1:])[None]], axis=0)
-        profile = np.broadcast_to(reports, (candidates.shape[0], *reports.shape)).copy()
-        profile[..., members, :] = candidates
-        profile_sizes = np.broadcast_to(sizes, (candidates.shape[0], *sizes.shape)).copy()
-        profile_sizes[..., members] = cand_sizes
-        if noise is not None:
-            profile = np.clip(profile + noise, 0.0, 1.0)
+        candidates, cand_sizes, profile, profile_sizes = candidate_profiles(
+            best, reports, sizes, members, r_true, w_true, K, normalization, report_size, max_size, noise)
         # The mechanism's core, as the envs run it: a sybil identity's size w / k may lie below 1,
         # which the public ``outcome`` (a labeler's size is at least 1) rejects.
         ref = check_reference(mechanism.reference if reference is None else reference, K)
