@@ -239,7 +239,7 @@ class CoalitionMyopicAdversary:
         x = self._pick(mechanism, reports, members, np.broadcast_to(joint, (*batch, *joint.shape)), targets,
                        beliefs, shares, weights)
         fine = np.linspace(0.0, 1.0, self.grid)
-        for _ in range(self.sweeps):
+        for _ in range(self.sweeps if coarse < self.grid else 0):  # an exhaustive fine grid needs no sweep
             for j in range(m):
                 cand = np.broadcast_to(x[..., None, :], (*batch, self.grid, m)).copy()
                 cand[..., j] = fine
