@@ -137,7 +137,8 @@ def plot(rows: list[dict], adversary: str):
                 ax.text(t, b, f"{grid[b, t]:.1e}{'*' if significant else ''}", ha="center", va="center", fontsize=6)
             ax.set_xticks(range(len(Ts)), [str(T) for T in Ts], fontsize=7)
             ax.set_yticks(range(len(betas)), [f"{b:g}" for b in betas], fontsize=7)
-            ax.set_xlabel("horizon T")
+            if i == len(ns) - 1:
+                ax.set_xlabel("horizon T")
             if j == 0:
                 ax.set_ylabel("bias beta")
             ax.set_title(f"{mech}, n={n}", fontsize=9)
