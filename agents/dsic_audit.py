@@ -19,6 +19,12 @@ defined for joint adversaries nor for the online game, whose utilities are negat
 influence by construction), and a verdict:
 "profitable misreport: +x" when the CI's lower end is above ``tolerance`` times the utility
 scale, else "no profitable misreport found" (MODEL.md section 3).
+
+One baseline per row: the truthful row pools exactly the focal labelers (those that deviate in
+the unilateral rows); every row's ``labeler`` names the labelers it pools (``"all"`` when every
+labeler deviates) and ``baseline`` says what ``truthful_utility`` is (everyone truthful on the
+same seeds, or, for joint rows, the labeler's own truthful report with the others as played),
+so ``gain = adversary_utility - truthful_utility`` in every row.
 """
 
 from __future__ import annotations
@@ -70,6 +76,15 @@ class AuditResult:
     env_config: dict
     labelers: list = field(default_factory=list)
     overall: list = field(default_factory=list)
+
+
+ALL_TRUTHFUL = "all truthful, same seeds"
+OWN_TRUTHFUL = "own truthful report, others as played"
+
+
+def labelers_label(deviating, agents) -> str:
+    """The ``labeler`` entry of a pooled row: ``"all"`` or the deviating labelers' ids."""
+    return "all" if list(deviating) == list(agents) else ",".join(deviating)
 
 
 def _policy_actor(policy):
@@ -132,7 +147,7 @@ def _play(game_env, seed, actors):
     return totals, welfare, ir_violations
 
 
-def _row(adversary, agent, truthful, adv_utility, gains, payments, welfare, ir, scale, tolerance):
+def _row(adversary, agent, truthful, adv_utility, gains, payments, welfare, ir, scale, tolerance, baseline=ALL_TRUTHFUL):
     g, g_half = mean_ci(gains)
     u, u_half = mean_ci(adv_utility)
     lo = g - g_half
@@ -140,6 +155,7 @@ def _row(adversary, agent, truthful, adv_utility, gains, payments, welfare, ir, 
     return {
         "adversary": adversary,
         "labeler": agent,
+        "baseline": baseline,
         "truthful_utility": float(np.mean(truthful)),
         "adversary_utility": float(u),
         "adversary_utility_ci": float(u_half),
@@ -215,8 +231,11 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
     has_ir = game == "reward_report_v0"
     scale = max(float(np.mean(np.abs(truthful_u))), 1e-12)
     result = AuditResult(game=game, env_config=env_config)
-    result.overall.append(_overall("truthful", np.zeros_like(truthful_u), truthful_u, truthful_u,
-                                   np.stack([b[0]["payment"] for b in baseline]),
+    # The baseline row pools exactly the labelers that deviate in the unilateral rows.
+    cols = [agents.index(a) for a in focal]
+    result.overall.append(_overall("truthful", labelers_label(focal, agents), np.zeros((len(seeds), len(cols))),
+                                   truthful_u[:, cols], truthful_u[:, cols],
+                                   np.stack([b[0]["payment"][cols] for b in baseline]),
                                    [b[1] for b in baseline],
                                    sum(int(b[2].sum()) for b in baseline) if has_ir else None, scale, tolerance))
     for adv in names:
@@ -230,7 +249,7 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
             continue
         label, actor_for = _resolve(adv, game, env_config, spec, seed, learn)
         joint = isinstance(adv, str) and adv in JOINT
-        gains, utilities, payments, welfare, ir_total = [], [], [], [], 0
+        gains, utilities, truths, payments, welfare, ir_total = [], [], [], [], [], 0
         agent_list = agents if joint else focal
         # Joint adversaries: every labeler deviates in the same episodes, played once.
         joint_runs = play_all({a: actor_for(a) for a in agents}) if joint else None
@@ -243,15 +262,20 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
             sw = np.array([r[1] for r in runs])
             others = [j for j in range(len(agents)) if j != i]
             ir = None if joint or not has_ir else int(sum(r[2][others].sum() for r in runs))
-            result.labelers.append(_row(label, agent, truthful_u[:, i], adv_u, gain, pay, sw, ir, scale, tolerance))
+            # A joint row's gain is against its own truthful report with the others as played.
+            truth = adv_u - gain if joint else truthful_u[:, i]
+            result.labelers.append(_row(label, agent, truth, adv_u, gain, pay, sw, ir, scale, tolerance,
+                                        OWN_TRUTHFUL if joint else ALL_TRUTHFUL))
+            truths.append(truth)
             gains.append(gain)
             utilities.append(adv_u)
             payments.append(pay)
             welfare.append(sw)
             ir_total = None if ir is None else ir_total + ir
-        result.overall.append(_overall(label, np.stack(gains, 1), np.stack(utilities, 1),
-                                       truthful_u[:, [agents.index(a) for a in agent_list]],
-                                       np.stack(payments, 1), np.concatenate(welfare), ir_total, scale, tolerance))
+        result.overall.append(_overall(label, labelers_label(agent_list, agents), np.stack(gains, 1),
+                                       np.stack(utilities, 1), np.stack(truths, 1), np.stack(payments, 1),
+                                       np.concatenate(welfare), ir_total, scale, tolerance,
+                                       OWN_TRUTHFUL if joint else ALL_TRUTHFUL))
     return result
 
 
@@ -279,7 +303,8 @@ def _resolve(adv, game, env_config, spec, seed, learn):
     return str(label), lambda agent: _policy_actor(call)
 
 
-def _overall(label, gains, utilities, truthful, payments, welfare, ir, scale, tolerance):
-    """Pool labelers: per-episode mean over the deviating labelers, CI over episodes."""
-    return _row(label, "all", truthful.mean(1), utilities.mean(1), gains.mean(1), payments.mean(1),
-                welfare, ir, scale, tolerance)
+def _overall(label, labelers, gains, utilities, truthful, payments, welfare, ir, scale, tolerance, baseline=ALL_TRUTHFUL):
+    """Pool labelers: per-episode mean over the deviating labelers (``labelers`` names them),
+    CI over episodes; ``truthful`` is each one's baseline utility on the same episodes."""
+    return _row(label, labelers, truthful.mean(1), utilities.mean(1), gains.mean(1), payments.mean(1),
+                welfare, ir, scale, tolerance, baseline)

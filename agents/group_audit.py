@@ -26,9 +26,10 @@ import numpy as np
 import strategic_feedback_env
 
 from .coalition import COALITION_ADVERSARIES, CoalitionGradientAdversary, CoalitionMyopicAdversary, check_coalition
-from .dsic_audit import _play, _row
+from .dsic_audit import ALL_TRUTHFUL, _play, _row
 from .stats import mean_ci
 
+ENTERING_ONCE = "entering once, truthfully, same seeds"
 GROUP_COLUMNS = ("group_size", "unilateral_gain_sum", "unilateral_gain_sum_ci", "coordination_gain",
                  "coordination_gain_ci", "split_gain", "split_gain_ci")
 
@@ -67,12 +68,12 @@ def _utilities(runs, idx):
     return np.array([r[0]["utility"][idx].sum() for r in runs])
 
 
-def _group_row(label, name, truthful, runs, idx, others, has_ir, scale, tolerance, **extra):
+def _group_row(label, name, truthful, runs, idx, others, has_ir, scale, tolerance, baseline, **extra):
     utility = _utilities(runs, idx)
     payment = np.array([r[0]["payment"][idx].sum() for r in runs])
     welfare = np.array([r[1] for r in runs])
     ir = int(sum(r[2][others].sum() for r in runs)) if has_ir else None
-    row = _row(name, label, truthful, utility, utility - truthful, payment, welfare, ir, scale, tolerance)
+    row = _row(name, label, truthful, utility, utility - truthful, payment, welfare, ir, scale, tolerance, baseline)
     row.update(dict.fromkeys(GROUP_COLUMNS))
     row["group_size"] = len(idx)
     for key, samples in extra.items():
@@ -102,7 +103,7 @@ def coalition_rows(name, game, env_config, game_env, coalitions, seeds, baseline
         gain = _utilities(runs, idx) - truthful
         others = [j for j in range(len(agents)) if j not in idx]
         rows.append(_group_row("+".join(members), name, truthful, runs, idx, others, has_ir, scale, tolerance,
-                               unilateral_gain_sum=unilateral, coordination_gain=gain - unilateral))
+                               ALL_TRUTHFUL, unilateral_gain_sum=unilateral, coordination_gain=gain - unilateral))
     return rows
 
 
@@ -121,7 +122,8 @@ def sybil_rows(name, game, env_config, focal, identities, seeds, baseline, seed,
         split = _utilities(_episodes(env, seeds, members, None, tick), idx) - truthful
         runs = _episodes(env, seeds, members, group_actor(name, game, config, members, seed, learn), tick)
         others = [j for j in range(env.n) if j not in idx]
-        rows.append(_group_row(agent, name, truthful, runs, idx, others, has_ir, scale, tolerance, split_gain=split))
+        rows.append(_group_row(agent, name, truthful, runs, idx, others, has_ir, scale, tolerance, ENTERING_ONCE,
+                               split_gain=split))
     return rows
 
 

@@ -9,8 +9,6 @@ interrupted audit resumes where it stopped (MODEL.md section 3).
 
 from __future__ import annotations
 
-import numpy as np
-
 from strategic_feedback_env import mechanisms
 import strategic_feedback_env
 from strategic_feedback_env.agents import adversary_names
@@ -126,33 +124,3 @@ def run_cell(args, mechanism: str, adversary: str) -> dict:
 def run_cell_pair(args, pair) -> dict:
     """:func:`run_cell` on a ``(mechanism, adversary)`` pair (the form the Ray backend maps over)."""
     return run_cell(args, *pair)
-
-
-def plot(rows: list[dict]):
-    """Gain (95% CI) per mechanism and adversary, one panel per game."""
-    from matplotlib.figure import Figure
-
-    games = list(dict.fromkeys(r["game"] for r in rows))
-    fig = Figure(figsize=(6 * len(games), 4))
-    for k, game in enumerate(games):
-        ax = fig.add_subplot(1, len(games), k + 1)
-        sub = [r for r in rows if r["game"] == game]
-        mechs = list(dict.fromkeys(r["mechanism"] for r in sub))
-        advs = list(dict.fromkeys(r["adversary"] for r in sub))
-        width = 0.8 / max(len(advs), 1)
-        for j, adv in enumerate(advs):
-            xs, ys, es = [], [], []
-            for m, mech in enumerate(mechs):
-                match = [r for r in sub if r["mechanism"] == mech and r["adversary"] == adv]
-                if match:
-                    xs.append(m + j * width)
-                    ys.append(match[0]["gain"])
-                    es.append(match[0]["gain_ci"] if np.isfinite(match[0]["gain_ci"]) else 0.0)
-            ax.bar(xs, ys, width, yerr=es, label=adv, capsize=2)
-        ax.axhline(0.0, color="black", lw=0.8)
-        ax.set_xticks([m + 0.4 - width / 2 for m in range(len(mechs))], mechs)
-        ax.set_ylabel("gain over truthful (return per episode)")
-        ax.set_title(game)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig

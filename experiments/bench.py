@@ -18,7 +18,9 @@ reference point of the issue) do not depend on the machine's speed or load:
 * scaling: time of one batched step (B=1, the mechanism plus the game rules) and of the
   mechanism alone (``affine_maximizer`` outcome + all unilateral counterfactuals) as ``n`` goes
   10 -> 10000 (K=10) and ``K`` goes 2 -> 10000 (n=5), with least-squares log-log slopes
-  (all points, and the upper half where fixed per-call overhead no longer dominates).
+  (all points, and the upper half where fixed per-call overhead no longer dominates);
+* the torch backend, the native TorchRL env, peak memory and the torch scaling table
+  (:mod:`strategic_feedback_env.experiments.bench_torch`).
 
 Actions are drawn once before timing, so only the env is measured. ``steps`` for a
 ParallelEnv is one joint step (a round); for the AEC env one agent's turn (``rounds/s`` is
@@ -33,6 +35,7 @@ import warnings
 
 import numpy as np
 
+from .plotting import scaling_figure
 from .stats import loglog_slope
 
 __all__ = ["PPO_SETTINGS", "format_bench", "run_bench"]
@@ -43,14 +46,18 @@ def _log(progress, msg):
         print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
-def _timed(step, min_time, min_iters=3):
-    """Calls ``step()`` repeatedly for at least ``min_time`` seconds; returns (calls, seconds)."""
+def _timed(step, min_time, min_iters=3, sync=None):
+    """Calls ``step()`` repeatedly for at least ``min_time`` seconds; returns (calls, seconds).
+    ``sync()`` (e.g. ``torch.cuda.synchronize``) runs before each clock reading."""
     step()  # warm-up
+    sync = sync or (lambda: None)
+    sync()
     calls, t0 = 0, time.perf_counter()
     while True:
         for _ in range(min_iters):
             step()
         calls += min_iters
+        sync()
         elapsed = time.perf_counter() - t0
         if elapsed >= min_time:
             return calls, elapsed
@@ -96,12 +103,19 @@ def _aec_rate(env, min_time, seed):
 
 
 def _batched_rate(num_games, min_time, seed, **config):
-    from strategic_feedback_env.batched import BatchedRewardReport
+    from strategic_feedback_env.batched import make_batched
 
-    env = BatchedRewardReport(num_games=num_games, seed=seed, **config)
+    env = make_batched("reward_report_v0", num_games, seed, **config)
     env.reset()
     actions = np.random.default_rng(seed).random(env.action_space.shape)
-    calls, elapsed = _timed(lambda: env.step(actions), min_time, min_iters=1)
+    sync = None
+    if env.backend == "torch":
+        import torch
+
+        actions = torch.as_tensor(actions, dtype=env.dtype, device=env.device)
+        if env.device.type == "cuda":
+            sync = torch.cuda.synchronize
+    calls, elapsed = _timed(lambda: env.step(actions), min_time, min_iters=1, sync=sync)
     return calls / elapsed, env.n
 
 
@@ -182,26 +196,6 @@ def _slopes(rows, key):
                     "last_pair": _fit_slope(xs[-2:], ts[-2:]),
                     "overhead_removed": _fit_slope(xs[half:], [t - base for t in ts[half:]])}
     return out
-
-
-def _figure(scaling):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 4))
-    for ax, key, fixed in ((fig.add_subplot(1, 2, 1), "n", "K=10"), (fig.add_subplot(1, 2, 2), "K", "n=5")):
-        rows = scaling[key]
-        xs = [r[key] for r in rows]
-        for col, label in (("env_step_s", "batched env step (B=1)"), ("mechanism_s", "mechanism (outcome + unilateral)")):
-            ax.loglog(xs, [r[col] for r in rows], "o-", label=f"{label}, slope {scaling['slopes'][key][col]['last_pair']:.2f} (last two)")
-        x0, x1 = xs[0], xs[-1]
-        t1 = rows[-1]["env_step_s"]
-        ax.loglog([x0, x1], [t1 * x0 / x1, t1], "k:", label="slope 1")
-        ax.set_xlabel(key)
-        ax.set_ylabel("seconds per step")
-        ax.set_title(f"scaling in {key} ({fixed})")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
 
 
 def run_bench(quick: bool = False, seed: int = 0, progress: bool = True) -> dict:
@@ -292,11 +286,14 @@ def run_bench(quick: bool = False, seed: int = 0, progress: bool = True) -> dict
     _log(progress, "scaling in K ...")
     scaling["K"] = _scaling(K_values, 5, "K", s_time, seed)
     scaling["slopes"] = {"n": _slopes(scaling["n"], "n"), "K": _slopes(scaling["K"], "K")}
-    figure = _figure(scaling)
+    figure = scaling_figure(scaling)
+    from .bench_torch import run_torch_bench
+
+    torch_result = run_torch_bench(quick=quick, seed=seed, progress=progress)
     elapsed = time.perf_counter() - t_start
     _log(progress, f"done in {elapsed:.1f} s")
-    return {"throughput": rows, "training": training, "scaling": scaling, "figure": figure, "notes": notes,
-            "config": {"quick": quick, "seed": seed, "batch": B, "seconds": elapsed}}
+    return {"throughput": rows, "training": training, "scaling": scaling, "torch": torch_result, "figure": figure,
+            "notes": notes, "config": {"quick": quick, "seed": seed, "batch": B, "seconds": elapsed}}
 
 
 def format_bench(result: dict) -> str:
@@ -326,6 +323,9 @@ def format_bench(result: dict) -> str:
                          f"{s[col]['overhead_removed']:.2f} (upper half, fixed cost removed)")
     for note in result["notes"]:
         lines.append(f"note: {note}")
+    from .bench_torch import format_torch_bench
+
+    lines += format_torch_bench(result.get("torch", {}))
     lines.append(f"({result['config']['seconds']:.1f} s, quick={result['config']['quick']})")
     return "\n".join(lines)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable, Iterable, Sequence
 
+from .options import int_at_least
 from .progress import progress_bar
 
 BACKENDS = ("local", "ray")
@@ -116,7 +117,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
                              "needs the [ray] extra)")
     parser.add_argument("--address", default=None,
                         help="Ray cluster address (e.g. auto or ray://host:10001); default: start a local Ray")
-    parser.add_argument("--num-cpus", dest="num_cpus", type=int, default=None,
+    parser.add_argument("--num-cpus", dest="num_cpus", type=int_at_least(1), default=None,
                         help="CPUs for a local Ray (default: all)")
     return parser
 

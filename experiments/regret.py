@@ -118,23 +118,3 @@ def summarise(results: dict, args):
         per = {m: {T: results[strategy, m, T] for T in args.horizons} for m in args.mechanisms}
         fits[strategy] = fit_slopes(args.horizons, per, seed=args.seed)
     return rows, fits
-
-
-def plot(results: dict, fits: dict, args):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(4.5 * len(args.strategies), 4))
-    for k, strategy in enumerate(args.strategies):
-        ax = fig.add_subplot(1, len(args.strategies), k + 1)
-        for mech in args.mechanisms:
-            means = np.array([np.mean(results[strategy, mech, T]) for T in args.horizons])
-            f = fits[strategy][mech]
-            label = f"{mech}: slope {f['slope']:.2f} [{f['lo']:.2f}, {f['hi']:.2f}]"
-            ok = means > 0
-            ax.loglog(np.asarray(args.horizons)[ok], means[ok], marker="o", label=label)
-        ax.set_xlabel("horizon T")
-        ax.set_ylabel("mean cumulative regret")
-        ax.set_title(f"{strategy} labelers")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig

@@ -138,22 +138,3 @@ def noisy_input_sweep(noise_levels=(0.001, 0.01, 0.05, 0.1), samples=5000, lam=0
             "instances": samples,
         })
     return rows
-
-
-def plot_table1(rows):
-    """Ours vs the paper's Table 1, valuation and utility change against eps (log x)."""
-    from matplotlib.figure import Figure
-
-    eps = [r["eps"] for r in rows]
-    fig = Figure(figsize=(9, 3.5))
-    for k, (what, scale) in enumerate((("dvaluation_e2", "x1e2"), ("dutility_e4", "x1e4"))):
-        ax = fig.add_subplot(1, 2, k + 1)
-        ax.plot(eps, [r[f"paper_{what}"] for r in rows], "s--", label="paper")
-        ax.errorbar(eps, [r[f"ours_{what}"] for r in rows], yerr=[r[f"ci_{what}"] for r in rows], fmt="o-",
-                    label="ours (95% CI)")
-        ax.set_xscale("log")
-        ax.set_xlabel("eps")
-        ax.set_title(f"group 1 {'valuation' if k == 0 else 'utility'} change ({scale})")
-        ax.legend()
-    fig.tight_layout()
-    return fig

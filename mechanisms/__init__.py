@@ -1,7 +1,9 @@
 """Mechanisms for strategic feedback: training/aggregation rules plus payment rules.
 
-Pure numpy, vectorised over leading batch dimensions (reports ``(..., n, K)``, sizes
-``(..., n)``); the maths is in ``MODEL.md`` sections 1 and 2.
+Vectorised over leading batch dimensions (reports ``(..., n, K)``, sizes ``(..., n)``), on numpy
+arrays or torch tensors on any device (the answer comes in the kind of the reports; one
+implementation, :mod:`strategic_feedback_env.mechanisms._ops`); the maths is in ``MODEL.md``
+sections 1 and 2.
 
 >>> from strategic_feedback_env import mechanisms
 >>> m = mechanisms.make("affine_maximizer", lam=0.1)

@@ -5,11 +5,41 @@ against this interface, so the numpy mechanisms and their differentiable torch t
 (:mod:`strategic_feedback_env.mechanisms.differentiable`) cannot drift apart. numpy and torch already agree on
 ``exp``, ``log``, ``sum``, ``amax``, ``cumsum``, ``maximum``, ``where`` and ``clip`` (torch
 accepts ``axis=``/``keepdims=``); only the calls below differ.
+
+Every public mechanism takes numpy arrays or torch tensors: :func:`ops_for` picks the namespace
+from the reports (a tensor: :class:`TorchOps` on its device and dtype; anything else:
+:class:`NumpyOps`), and the module-level reductions (``sum_last``, ``max_last``, ``sum_rows``)
+accept tensors too. torch is imported only when a tensor is seen.
 """
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+
+
+def is_tensor(x) -> bool:
+    """True if ``x`` is a torch tensor (without importing torch)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def ops_for(x):
+    """The ops namespace of ``x``: the :class:`TorchOps` singleton for a torch tensor, else
+    :class:`NumpyOps`."""
+    return torch_ops() if is_tensor(x) else NumpyOps
+
+
+_TORCH_OPS = None
+
+
+def torch_ops() -> "TorchOps":
+    """The shared :class:`TorchOps` (imports torch on first use)."""
+    global _TORCH_OPS
+    if _TORCH_OPS is None:
+        _TORCH_OPS = TorchOps()
+    return _TORCH_OPS
 
 
 # numpy reduces a short last axis (K = 2 .. 64) row by row, at ~20 ns per row; for many rows
@@ -37,6 +67,8 @@ def _rows(x):
 def sum_last(x, keepdims=False):
     """``x.sum(-1)`` (same bits for float64), fast for many short rows."""
     if type(x) is not np.ndarray:
+        if is_tensor(x):
+            return x.sum(-1, keepdim=keepdims)
         x = np.asarray(x)
     y = _rows(x)
     if y is None:
@@ -73,6 +105,8 @@ def sum_last(x, keepdims=False):
 def max_last(x, keepdims=False):
     """``x.max(-1)`` (exact; NaN propagates), fast for many short rows."""
     if type(x) is not np.ndarray:
+        if is_tensor(x):
+            return x.amax(-1, keepdim=keepdims)
         x = np.asarray(x)
     cols = _rows(x)
     if cols is None:
@@ -89,6 +123,8 @@ def sum_rows(x):
     """``x.sum(-2)`` (same bits for float64: numpy adds the rows in order either way), fast for
     ``(B, n, K)`` with many games: one transposing copy puts the summed axis outermost, where the
     reduction runs over long contiguous rows."""
+    if is_tensor(x):
+        return x.sum(-2)
     x = np.asarray(x)
     if x.dtype != np.float64 or x.ndim < 3 or x.size < 4096:
         return x.sum(axis=-2)
@@ -108,7 +144,7 @@ def _reusable(a, b):
 class NumpyOps:
     """numpy ops. The ``i*`` helpers compute the same values as the plain operators but write
     into their first argument, which the caller guarantees is a fresh temporary it owns (fewer
-    large temporaries in the batched envs); torch's versions are the plain out-of-place ops."""
+    large temporaries in the batched envs); torch's do the same where no gradient is needed."""
 
     xp = np
     sum_last = staticmethod(sum_last)
@@ -178,12 +214,120 @@ class NumpyOps:
         idx = np.argmax(x, axis=-1)
         return (np.arange(x.shape[-1]) == idx[..., None]).astype(x.dtype)
 
+    # Array creation and the calls whose names differ between numpy and torch. ``like`` is an
+    # array of the wanted kind (device and float dtype for torch); numpy always uses float64.
+    @staticmethod
+    def asarray(x, like=None):
+        """``x`` as a float64 array (no copy if it already is one)."""
+        return np.asarray(x, dtype=np.float64)
+
+    @staticmethod
+    def full(shape, value, like=None):
+        return np.full(shape, value, dtype=np.float64)
+
+    @staticmethod
+    def zeros(shape, like=None):
+        return np.zeros(shape)
+
+    @staticmethod
+    def empty(shape, like=None):
+        return np.empty(shape)
+
+    @staticmethod
+    def bool_full(shape, value, like=None):
+        return np.full(shape, value, dtype=bool)
+
+    @staticmethod
+    def eye_bool(n, like=None):
+        return np.eye(n, dtype=bool)
+
+    @staticmethod
+    def copy(x):
+        return x.copy()
+
+    @staticmethod
+    def diagonal(x):
+        """A copy of the diagonal of the last two axes."""
+        return np.diagonal(x, axis1=-2, axis2=-1).copy()
+
+    @staticmethod
+    def amin_last(x):
+        """``x.min(-1, keepdims=True)``."""
+        return x.min(-1, keepdims=True)
+
+    @staticmethod
+    def median_rows(x):
+        """The median over axis ``-2`` (the mean of the two middle values for an even count)."""
+        return np.median(x, axis=-2)
+
+    @staticmethod
+    def known_all(mask) -> bool:
+        """``mask.all()``, where knowing it costs no device synchronisation (numpy: always)."""
+        return bool(mask.all())
+
 
 class TorchOps:
+    """torch ops (autograd-safe: the ``i*`` helpers write in place only where no gradient is
+    needed); array creation follows ``like``'s device and dtype if that is float32 or float64
+    (else float64)."""
+
     def __init__(self):
         import torch
 
         self.xp = torch
+
+    def _dtype(self, like):
+        if like is not None and like.dtype in (self.xp.float32, self.xp.float64):
+            return like.dtype
+        return self.xp.float64
+
+    def _device(self, like):
+        return None if like is None else like.device
+
+    def asarray(self, x, like=None):
+        """``x`` as a tensor of ``like``'s device and float dtype (no copy if it already is one);
+        Python numbers are filled on the device (no host-to-device copy)."""
+        if isinstance(x, (int, float)) and not isinstance(x, bool):
+            return self.xp.full((), x, dtype=self._dtype(like), device=self._device(like))
+        return self.xp.as_tensor(x, dtype=self._dtype(like), device=self._device(like))
+
+    def full(self, shape, value, like=None):
+        return self.xp.full(tuple(shape), value, dtype=self._dtype(like), device=self._device(like))
+
+    def zeros(self, shape, like=None):
+        return self.xp.zeros(tuple(shape), dtype=self._dtype(like), device=self._device(like))
+
+    def empty(self, shape, like=None):
+        return self.xp.empty(tuple(shape), dtype=self._dtype(like), device=self._device(like))
+
+    def bool_full(self, shape, value, like=None):
+        return self.xp.full(tuple(shape), value, dtype=self.xp.bool, device=self._device(like))
+
+    def eye_bool(self, n, like=None):
+        return self.xp.eye(n, dtype=self.xp.bool, device=self._device(like))
+
+    @staticmethod
+    def copy(x):
+        return x.clone()
+
+    @staticmethod
+    def diagonal(x):
+        return x.diagonal(dim1=-2, dim2=-1).clone()
+
+    @staticmethod
+    def amin_last(x):
+        return x.amin(-1, keepdim=True)
+
+    def median_rows(self, x):
+        """numpy's median (``torch.median`` takes the lower middle value for an even count)."""
+        s = self.xp.sort(x, dim=-2).values
+        n = x.shape[-2]
+        return (s[..., (n - 1) // 2, :] + s[..., n // 2, :]) / 2.0
+
+    @staticmethod
+    def known_all(mask) -> bool:
+        """False: reading a device tensor would synchronise; callers take their general path."""
+        return False
 
     @staticmethod
     def sum_last(x):
@@ -193,25 +337,32 @@ class TorchOps:
     def sum_rows(x):
         return x.sum(dim=-2)
 
-    # Out of place (autograd-safe); the numpy versions reuse their first argument.
-    @staticmethod
-    def iadd(a, b):
-        return a + b
+    # As in NumpyOps, ``a`` is a fresh temporary the caller owns: it is written over where
+    # nothing needs autograd (no gradient mode, or neither input requires a gradient) and the
+    # result has ``a``'s shape and dtype; otherwise the out-of-place op (autograd-safe).
+    def _reusable(self, a, b=None):
+        if a.numel() < _REUSE_MIN_SIZE:
+            return False
+        if self.xp.is_grad_enabled() and (a.requires_grad or (isinstance(b, self.xp.Tensor) and b.requires_grad)):
+            return False
+        if isinstance(b, self.xp.Tensor):
+            return b.dtype == a.dtype and self.xp.broadcast_shapes(a.shape, b.shape) == a.shape
+        return True
 
-    @staticmethod
-    def isub(a, b):
-        return a - b
+    def iadd(self, a, b):
+        return a.add_(b) if self._reusable(a, b) else a + b
 
-    @staticmethod
-    def imul(a, b):
-        return a * b
+    def isub(self, a, b):
+        return a.sub_(b) if self._reusable(a, b) else a - b
 
-    @staticmethod
-    def idiv(a, b):
-        return a / b
+    def imul(self, a, b):
+        return a.mul_(b) if self._reusable(a, b) else a * b
+
+    def idiv(self, a, b):
+        return a.div_(b) if self._reusable(a, b) else a / b
 
     def iexp(self, a):
-        return self.xp.exp(a)
+        return a.exp_() if self._reusable(a) else self.xp.exp(a)
 
     def logsumexp(self, x, overwrite=False):
         return self.xp.logsumexp(x, dim=-1)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._ops import sum_last
+from ._ops import ops_for, sum_last
 
 
 @dataclass(frozen=True)
@@ -60,17 +60,18 @@ class Mechanism:
         runs the ``n`` deviation profiles as one batch (cost ``n`` outcomes); rules with
         structure override it with an ``O(n K)`` form.
         """
-        r = np.asarray(reports, dtype=np.float64)
+        ops = ops_for(reports)
+        r = ops.asarray(reports, like=reports)
         n = r.shape[-2]
-        eye = np.eye(n, dtype=bool)
-        profiles = np.where(eye[..., None], np.asarray(alt_reports)[..., None, :, :], r[..., None, :, :])
+        eye = ops.eye_bool(n, like=r)
+        profiles = ops.xp.where(eye[..., None], ops.asarray(alt_reports, like=r)[..., None, :, :], r[..., None, :, :])
         profile_sizes = None
         if sizes is not None or alt_sizes is not None:
-            w = np.ones(r.shape[:-1]) if sizes is None else np.asarray(sizes, dtype=np.float64)
-            alt_w = w if alt_sizes is None else np.asarray(alt_sizes, dtype=np.float64)
-            profile_sizes = np.where(eye, alt_w[..., None, :], w[..., None, :])
+            w = ops.full(r.shape[:-1], 1.0, like=r) if sizes is None else ops.asarray(sizes, like=r)
+            alt_w = w if alt_sizes is None else ops.asarray(alt_sizes, like=r)
+            profile_sizes = ops.xp.where(eye, alt_w[..., None, :], w[..., None, :])
         out = self.outcome(profiles, profile_sizes, reference)
-        return Outcome(policy=out.policy, payments=np.diagonal(out.payments, axis1=-2, axis2=-1).copy())
+        return Outcome(policy=out.policy, payments=ops.diagonal(out.payments))
 
     def _round_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None):
         """``(outcome(reports, sizes, reference), unilateral_outcomes(reports, sizes, alt_reports,

@@ -9,18 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._ops import TorchOps
+from ._ops import torch_ops
 from .base import Outcome
 from .sw_max import SocialWelfareMaximizer, sw_max_core
-
-_TORCH_OPS = None
-
-
-def _ops() -> TorchOps:
-    global _TORCH_OPS
-    if _TORCH_OPS is None:
-        _TORCH_OPS = TorchOps()
-    return _TORCH_OPS
 
 
 def torch_outcome(mechanism: SocialWelfareMaximizer, reports, sizes=None, reference=None) -> Outcome:
@@ -40,8 +31,9 @@ def torch_outcome(mechanism: SocialWelfareMaximizer, reports, sizes=None, refere
     ref = mechanism.reference if reference is None else reference
     ref = torch.as_tensor(np.full(K, 1.0 / K) if ref is None else ref, dtype=reports.dtype, device=reports.device)
     policy, value, payments = sw_max_core(
-        reports, sizes, mechanism.lam, ref, mechanism.regularizer, mechanism.has_payments, _ops()
+        reports, sizes, mechanism.lam, ref, mechanism.regularizer, mechanism.has_payments, torch_ops()
     )
     if payments is None:
-        payments = torch.zeros(torch.broadcast_shapes(reports.shape[:-1], sizes.shape), dtype=reports.dtype)
+        payments = torch.zeros(torch.broadcast_shapes(reports.shape[:-1], sizes.shape), dtype=reports.dtype,
+                               device=reports.device)
     return Outcome(policy=policy, payments=payments, value=value)

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ._ops import sum_last, sum_rows
+from ._ops import ops_for, sum_last, sum_rows
 from .base import Mechanism, Outcome
 from .validation import as_float_array, check_number, check_positive_int, check_reports
 
@@ -34,7 +34,7 @@ def weighted_aggregate(reports, weights):
     Clipped to ``[0, 1]``: a convex combination of numbers in ``[0, 1]`` lies there, but
     weights that sum to ``1 + ulp`` could give ``1 + 2**-52`` and leave the observation box.
     """
-    return np.clip(sum_rows(weights[..., None] * reports), 0.0, 1.0)
+    return ops_for(reports).xp.clip(sum_rows(weights[..., None] * reports), 0.0, 1.0)
 
 
 def weighted_score_update(weights, losses, eta):
@@ -49,7 +49,8 @@ def weighted_score_update(weights, losses, eta):
 
 def hedge_update(weights, losses, eta):
     """Normalised multiplicative weights: ``pi_i <- pi_i exp(-eta l_i) / normaliser``."""
-    new = weights * np.exp(-eta * (losses - losses.min(-1, keepdims=True)))
+    ops = ops_for(losses)
+    new = weights * ops.xp.exp(-eta * (losses - ops.amin_last(losses)))
     return new / sum_last(new, keepdims=True)
 
 
@@ -73,15 +74,17 @@ class OnlineMechanism(Mechanism):
     def __init__(self):
         self.weights = None
 
-    def reset(self, n: int, batch_shape=()) -> None:
+    def reset(self, n: int, batch_shape=(), like=None) -> None:
+        """Uniform weights ``(*batch_shape, n)``, of ``like``'s kind (numpy if None)."""
         n = int(n)
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        self.weights = np.full((*tuple(batch_shape), n), 1.0 / n)
+        self.weights = ops_for(like).full((*tuple(batch_shape), n), 1.0 / n, like=like)
 
-    def _weights_for(self, r: np.ndarray) -> np.ndarray:
+    def _weights_for(self, r):
         if self.weights is None:
-            self.reset(r.shape[-2], r.shape[:-2])
+            self.reset(r.shape[-2], r.shape[:-2], like=r)
+        self.weights = ops_for(r).asarray(self.weights, like=r)  # no copy when already of r's kind
         if self.weights.shape[-1] != r.shape[-2]:
             raise ValueError(
                 f"reports have n={r.shape[-2]} labelers but the mechanism holds weights for "
@@ -99,34 +102,35 @@ class OnlineMechanism(Mechanism):
     def unilateral_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None) -> Outcome:
         """``O(n K)``: labeler ``i`` alone deviating moves the aggregate by ``pi_i (x'_i - x_i)``."""
         r = check_reports(reports, "sum")
-        alt = check_reports(alt_reports, "sum")
+        alt = check_reports(alt_reports, "sum", like=r)
         w = self._weights_for(r)
         return self._unilateral(r, alt, w, self.aggregate(r, w))
 
     def _round_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None):
         """Both at once, checking the reports and aggregating them once."""
         r = check_reports(reports, "sum")
-        alt = check_reports(alt_reports, "sum")
+        alt = check_reports(alt_reports, "sum", like=r)
         w = self._weights_for(r)
         out = self._outcome(r, w)
         return out, self._unilateral(r, alt, w, out.policy)
 
     def _outcome(self, r, w) -> Outcome:
-        return Outcome(policy=self.aggregate(r, w), payments=np.zeros(r.shape[:-1]), weights=w)
+        return Outcome(policy=self.aggregate(r, w), payments=ops_for(r).zeros(r.shape[:-1], like=r), weights=w)
 
     def _unilateral(self, r, alt, w, aggregate) -> Outcome:
         """Deviation outcomes of checked reports ``r``, ``alt`` with weights ``w`` and aggregate."""
-        policy = np.clip(aggregate[..., None, :] + w[..., None] * (alt - r), 0.0, 1.0)
-        return Outcome(policy=policy, payments=np.zeros(r.shape[:-1]), weights=w)
+        ops = ops_for(r)
+        policy = ops.xp.clip(aggregate[..., None, :] + w[..., None] * (alt - r), 0.0, 1.0)
+        return Outcome(policy=policy, payments=ops.zeros(r.shape[:-1], like=r), weights=w)
 
     def update(self, reports, y) -> np.ndarray:
         """Score the reports against the revealed ``y`` and update the weights; returns losses."""
         r = check_reports(reports, "sum")
         w = self._weights_for(r)
-        y = as_float_array(y, "y")
+        y = as_float_array(y, "y", like=r)
         if y.shape[-1:] != r.shape[-1:]:
-            raise ValueError(f"y must have shape (..., K) with K={r.shape[-1]}, got {y.shape}")
-        if np.any(y < 0) or np.any(np.abs(y.sum(-1) - 1.0) > 1e-6):
+            raise ValueError(f"y must have shape (..., K) with K={r.shape[-1]}, got {tuple(y.shape)}")
+        if not bool((y >= 0).all() & (abs(y.sum(-1) - 1.0) <= 1e-6).all()):  # one flag read
             raise ValueError("y must be a distribution over the K outcomes (non-negative, sums to 1)")
         losses = quadratic_loss(r, y)
         self.weights = self._next_weights(w, losses)
@@ -152,7 +156,7 @@ class Median(OnlineMechanism):
     name = "median"
 
     def aggregate(self, reports, weights):
-        med = np.median(reports, axis=-2)
+        med = ops_for(reports).median_rows(reports)
         return med / med.sum(-1, keepdims=True)
 
     def _unilateral(self, r, alt, w, aggregate) -> Outcome:

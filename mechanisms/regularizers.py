@@ -45,22 +45,29 @@ def _kl_logits(S, top, lam, ref, ops):
 
 
 def solve_chi2(S, lam, ref, ops=NumpyOps):
+    # Temporaries are released (or written over, ops.i*) as soon as they are used: the batched
+    # envs call this on (B, n, K) scores; the values are those of the plain expressions.
     xp = ops.xp
-    ref = ref + xp.zeros_like(S)
     order = ops.argsort_descending(S)
     s_sorted = ops.take_along(S, order)
-    r_sorted = ops.take_along(ref, order)
+    r_sorted = ops.take_along(xp.broadcast_to(ref, S.shape), order)
+    del order
     mass = xp.cumsum(r_sorted, axis=-1)
-    nu_k = (xp.cumsum(r_sorted * s_sorted, axis=-1) - 2.0 * lam) / mass
+    nu_k = xp.cumsum(ops.imul(r_sorted, s_sorted), axis=-1)
+    del r_sorted
+    nu_k = ops.idiv(ops.isub(nu_k, 2.0 * lam), mass)  # (cumsum(r s) - 2 lam) / mass
+    del mass
     in_support = s_sorted > nu_k
+    del s_sorted
     # The support is a prefix of the sorted scores; nu is the threshold of its last entry.
     k = xp.sum(in_support, axis=-1, keepdims=True)
     nu = ops.take_along(nu_k, k - 1)
-    policy = ref * xp.clip((S - nu) / (2.0 * lam), 0.0, None)
+    del nu_k, in_support
+    policy = ops.imul(xp.clip(ops.idiv(S - nu, 2.0 * lam), 0.0, None), ref)  # ref * max(0, (S - nu) / 2 lam)
     # Exact arithmetic gives sum 1; renormalising removes the cancellation error of S - nu
     # when S / lam is huge (e.g. lam = 1e-6 with sizes 1e6).
-    policy = policy / xp.sum(policy, axis=-1, keepdims=True)
-    penalty = xp.sum(policy * policy / ref, axis=-1) - 1.0
+    policy = ops.idiv(policy, xp.sum(policy, axis=-1, keepdims=True))
+    penalty = xp.sum(ops.idiv(policy * policy, ref), axis=-1) - 1.0
     return policy, xp.sum(policy * S, axis=-1) - lam * penalty
 
 
@@ -69,8 +76,8 @@ def solve_tv(S, lam, ref, ops=NumpyOps):
     ref = ref + xp.zeros_like(S)
     top = ops.amax_last(S)  # = xp.amax(S, axis=-1, keepdims=True), exact
     kept = S >= top - lam
-    moved = xp.sum(xp.where(kept, 0.0 * ref, ref), axis=-1)
-    policy = xp.where(kept, ref, 0.0 * ref) + ops.one_hot_argmax(S) * moved[..., None]
+    moved = xp.sum(xp.where(kept, 0.0, ref), axis=-1)
+    policy = ops.iadd(xp.where(kept, ref, 0.0), ops.imul(ops.one_hot_argmax(S), moved[..., None]))
     return policy, xp.sum(policy * S, axis=-1) - lam * moved
 
 

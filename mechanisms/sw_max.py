@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._ops import NumpyOps, sum_last, sum_rows
+from ._ops import NumpyOps, ops_for, sum_last, sum_rows
 from .base import Mechanism, Outcome
 from .regularizers import REGULARIZERS, SOLVERS, VALUE_SOLVERS
 from .validation import check_lam, check_normalization, check_reference, check_reports, check_sizes
@@ -83,34 +83,36 @@ class SocialWelfareMaximizer(Mechanism):
     def outcome(self, reports, sizes=None, reference=None) -> Outcome:
         r = check_reports(reports, self.normalization)
         w = check_sizes(sizes, r)
-        ref = check_reference(self.reference if reference is None else reference, r.shape[-1])
-        policy, value, payments = sw_max_core(r, w, self.lam, ref, self.regularizer, self.has_payments)
+        ref = check_reference(self.reference if reference is None else reference, r.shape[-1], like=r)
+        ops = ops_for(r)
+        policy, value, payments = sw_max_core(r, w, self.lam, ref, self.regularizer, self.has_payments, ops)
         if payments is None:
-            payments = np.zeros(np.broadcast_shapes(r.shape[:-1], w.shape))
+            payments = ops.zeros(np.broadcast_shapes(r.shape[:-1], w.shape), like=r)
         return Outcome(policy=policy, payments=payments, value=value)
 
     def unilateral_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None) -> Outcome:
         """``O(n K)`` deviation outcomes: ``S^(i) = S - w_i r_i + w'_i r'_i`` and
         ``p_i^(i) = V(S - w_i r_i) - V(S^(i)) + w'_i <theta^(i), r'_i>``."""
         r = check_reports(reports, self.normalization)
-        alt = check_reports(alt_reports, self.normalization)
+        alt = check_reports(alt_reports, self.normalization, like=r)
         w = check_sizes(sizes, r)
         alt_w = w if alt_sizes is None else check_sizes(alt_sizes, alt)
-        ref = check_reference(self.reference if reference is None else reference, r.shape[-1])
+        ref = check_reference(self.reference if reference is None else reference, r.shape[-1], like=r)
+        ops = ops_for(r)
         weighted = w[..., None] * r
         without = sum_rows(weighted)[..., None, :] - weighted
-        value_without = (VALUE_SOLVERS[self.regularizer](without, self.lam, ref[..., None, :])
+        value_without = (VALUE_SOLVERS[self.regularizer](without, self.lam, ref[..., None, :], ops)
                          if self.has_payments else None)
-        return self._deviation_outcomes(without, value_without, alt, alt_w, ref)
+        return self._deviation_outcomes(without, value_without, alt, alt_w, ref, ops)
 
-    def _deviation_outcomes(self, without, value_without, alt, alt_w, ref) -> Outcome:
+    def _deviation_outcomes(self, without, value_without, alt, alt_w, ref, ops=NumpyOps) -> Outcome:
         """Labeler ``i`` alone reports ``(alt_i, alt_w_i)`` on top of the leave-one-out scores
         ``without`` (a fresh array, consumed) whose values are ``value_without``."""
         alt_weighted = alt_w[..., None] * alt
-        policy, value = SOLVERS[self.regularizer](NumpyOps.iadd(without, alt_weighted), self.lam, ref[..., None, :])
+        policy, value = SOLVERS[self.regularizer](ops.iadd(without, alt_weighted), self.lam, ref[..., None, :], ops)
         if not self.has_payments:
-            return Outcome(policy=policy, payments=np.zeros(policy.shape[:-1]), value=value)
-        payments = value_without - value + sum_last(NumpyOps.imul(alt_weighted, policy))
+            return Outcome(policy=policy, payments=ops.zeros(policy.shape[:-1], like=policy), value=value)
+        payments = value_without - value + sum_last(ops.imul(alt_weighted, policy))
         return Outcome(policy=policy, payments=payments, value=value)
 
     def _round_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None):
@@ -127,14 +129,15 @@ class SocialWelfareMaximizer(Mechanism):
         if self.normalization is not None:
             check_reports(reports, self.normalization)
             check_reports(alt_reports, self.normalization)
-        ref = np.array(reference, dtype=np.float64)
+        ops = ops_for(reports)
+        ref = ops.asarray(reference, like=reports)
         policy, value, payments, without, value_without = welfare_and_leave_one_out(
-            sizes[..., None] * reports, self.lam, ref, self.regularizer, self.has_payments)
+            sizes[..., None] * reports, self.lam, ref, self.regularizer, self.has_payments, ops)
         if payments is None:
-            payments = np.zeros(np.broadcast_shapes(reports.shape[:-1], sizes.shape))
+            payments = ops.zeros(np.broadcast_shapes(reports.shape[:-1], sizes.shape), like=reports)
         out = Outcome(policy=policy, payments=payments, value=value)
         alt_w = sizes if alt_sizes is None else alt_sizes
-        return out, self._deviation_outcomes(without, value_without, alt_reports, alt_w, ref)
+        return out, self._deviation_outcomes(without, value_without, alt_reports, alt_w, ref, ops)
 
 
 class AffineMaximizer(SocialWelfareMaximizer):

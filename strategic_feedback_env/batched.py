@@ -37,6 +37,30 @@ Contracts
 * Mechanism objects: a mechanism passed by name is built fresh; an online mechanism's
   weights have shape ``(B, n)``.
 
+Backends
+--------
+``backend="numpy"`` (default) is the float64 CPU game above. ``backend="torch"`` with
+``device="cpu"``/``"cuda"``/... and ``dtype=torch.float64`` (default) or ``torch.float32`` runs
+the same rules and mechanisms (``rules.py`` and the mechanisms are written once against
+:mod:`strategic_feedback_env.mechanisms._ops`) on tensors that stay on the device: actions
+(a tensor or array of shape ``(B, n, act_dim)``), observations, rewards, flags and infos are
+tensors there. Types are drawn from a ``torch.Generator`` on the device
+(:class:`strategic_feedback_env.torch_random.TorchRandom`): the same distributions as numpy,
+other numbers, so a torch run is reproducible from ``(seed, B, actions)`` but is not the numpy
+run. Fed the same types and actions, the two backends agree to 1e-10 in float64
+(tests/test_batched_torch.py). No array crosses to the host during a step; the device is read
+for single flags only: the action check (one per step), the input checks an online mechanism (or
+one given its own ``normalization``) runs itself (one per checked array, up to five per step),
+and with ``reward_distribution="dirichlet"`` the gamma sampler's acceptance (one per draw).
+
+Memory
+------
+A step allocates at most 8 ``(B, n, W)`` float64 arrays at its peak over the env's state and
+the caller's actions (``W = K + 2`` for the reward-report game, 6 for the online game; ``n``
+times that for ``median``); sizes whose state and step cannot fit in the memory available on
+the device are refused at construction with the memory they would need
+(:mod:`strategic_feedback_env.batched_memory`).
+
 Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 2.4-2.6 million
 labeler-steps/s on one core (``sfe bench``). The short-axis reductions use the bit-identical
 column forms of :mod:`strategic_feedback_env.mechanisms._ops`, and the mechanism and the rules write into fresh
@@ -52,14 +76,26 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
-from strategic_feedback_env.mechanisms._ops import sum_last
-from strategic_feedback_env.mechanisms.validation import check_positive_int
+from strategic_feedback_env.mechanisms._ops import NumpyOps, sum_last, torch_ops
+from strategic_feedback_env.mechanisms.validation import check_positive_int, clip_to_box
 
+from .batched_memory import check_backend, check_memory, deviation_profiles
+from .labeler_game import require_reset
 from .online_feedback.online_feedback import OnlineFeedbackEnv, OnlineFeedbackRounds
 from .reward_report import rules as rr_rules
 from .reward_report.reward_report import RewardReportEnv, RewardReportRounds
 
 __all__ = ["BatchedLabelerGame", "BatchedOnlineFeedback", "BatchedRewardReport", "make_batched"]
+
+
+def _batched_box(single, batch_shape) -> spaces.Box:
+    """``Box`` of shape ``batch_shape + single.shape`` whose bounds are read-only broadcast views
+    of ``single``'s (a plain ``Box`` would hold four full-size bound arrays)."""
+    box = spaces.Box(single.low, single.high, dtype=single.dtype)
+    box._shape = shape = (*batch_shape, *single.shape)
+    for name in ("low", "high", "bounded_below", "bounded_above"):
+        setattr(box, name, np.broadcast_to(getattr(box, name), shape))
+    return box
 
 
 class BatchedLabelerGame:
@@ -74,7 +110,7 @@ class BatchedLabelerGame:
     labeler_info_keys = ()  # infos holding one number per labeler, (B, n)
     game_info_keys = ("round",)  # infos holding one number per game, (B,)
 
-    def __init__(self, num_games=1, seed=None, **config):
+    def __init__(self, num_games=1, seed=None, backend="numpy", device=None, dtype=None, **config):
         if "render_mode" in config and config["render_mode"] is not None:
             raise ValueError("batched games do not render; use the scalar env for rendering")
         config.pop("render_mode", None)
@@ -94,24 +130,45 @@ class BatchedLabelerGame:
         self.obs_dim = self.single_observation_space.shape[0]
         self.act_dim = self.single_action_space.shape[0]
         B, n = self.num_games, self.n
-        self.observation_space = spaces.Box(0.0, 1.0, shape=(B, n, self.obs_dim), dtype=np.float64)
-        self.action_space = spaces.Box(0.0, 1.0, shape=(B, n, self.act_dim), dtype=np.float64)
+        self.observation_space = _batched_box(self.single_observation_space, (B, n))
+        self.action_space = _batched_box(self.single_action_space, (B, n))
         self._action_shape = (B, n, self.act_dim)
         self._low = float(np.min(self.single_action_space.low))
         self._high = float(np.max(self.single_action_space.high))
-        self.np_random, _ = seeding.np_random(seed)
+        self.backend, self.device, self.dtype = check_backend(backend, device, dtype)
+        if self.backend == "torch" and self.sybils is not None:
+            raise ValueError("sybils (false-name identities) run on the numpy backend only; use backend='numpy'")
+        check_memory(self.num_games, self.n, self.report_width, deviation_profiles(self.mechanism, self.n),
+                     self.device)
+        if self.backend == "torch":
+            self.ops = torch_ops()
+            for name in self.parsed_config:  # config arrays (reference, sizes, accuracies, ...) on the device
+                value = getattr(self, name)
+                if isinstance(value, np.ndarray):
+                    setattr(self, name, self.ops.xp.as_tensor(value, dtype=self.dtype, device=self.device))
+        self.np_random = self._generator(seed)
         self.round = 0
         self._started = False
+
+    ops = NumpyOps  # the array namespace of the game's state; TorchOps with backend="torch"
 
     @property
     def batch_shape(self):
         return (self.num_games,)
 
+    def _generator(self, seed):
+        """numpy's ``Generator`` (as the scalar env seeds it) or a :class:`TorchRandom` on the device."""
+        if self.backend == "torch":
+            from .torch_random import TorchRandom
+
+            return TorchRandom(seed, self.device, self.dtype)
+        return seeding.np_random(seed)[0]
+
     # -- episode -----------------------------------------------------------------
     def reset(self, seed=None, options=None):
         """Start a new episode in every game; returns ``obs (B, n, obs_dim)``."""
         if seed is not None:
-            self.np_random, _ = seeding.np_random(seed)
+            self.np_random = self._generator(seed)
         self._new_episode()
         self._started = True
         return self._observations()
@@ -121,8 +178,11 @@ class BatchedLabelerGame:
         self._start_episode()
         self._draw_round()
 
-    def check_actions(self, actions) -> np.ndarray:
-        """Validate ``actions`` ``(B, n, act_dim)``; return them as float64. Never mutates state."""
+    def check_actions(self, actions):
+        """Validate ``actions`` ``(B, n, act_dim)``; return them as float64 (the torch backend: a
+        tensor of the env's dtype on its device). Never mutates state."""
+        if self.backend == "torch":
+            return self._check_tensor_actions(actions)
         try:
             a = np.asarray(actions)
         except ValueError:  # ragged nested lists
@@ -135,8 +195,24 @@ class BatchedLabelerGame:
         lo, hi = a.min(), a.max()  # NaN propagates; inf shows in min or max
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise ValueError("actions contain NaN or inf")
-        if lo < self._low or hi > self._high:
-            raise ValueError(f"actions must lie in [{self._low:g}, {self._high:g}], got min {lo:.6g}, max {hi:.6g}")
+        return clip_to_box(a, self._low, self._high, "actions", (lo, hi))
+
+    def _check_tensor_actions(self, actions):
+        """The torch backend's check: one device synchronisation (a single flag) per step."""
+        xp = self.ops.xp
+        try:
+            a = xp.as_tensor(actions, device=self.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"actions must be an array of shape (B, n, act_dim) = {self._action_shape}") from None
+        if a.dtype == xp.bool or a.is_complex():
+            raise ValueError(f"actions must be numeric, got dtype {a.dtype}")
+        if tuple(a.shape) != self._action_shape:
+            raise ValueError(f"actions must have shape (B, n, act_dim) = {self._action_shape}, got {tuple(a.shape)}")
+        a = a.to(self.dtype)
+        if not bool(((a >= self._low) & (a <= self._high)).all()):  # False for NaN
+            if not bool(xp.isfinite(a).all()):
+                raise ValueError("actions contain NaN or inf")
+            return clip_to_box(a, self._low, self._high, "actions")
         return a
 
     def step(self, actions):
@@ -150,20 +226,26 @@ class BatchedLabelerGame:
         if not done:
             self._draw_round()
         obs = self._observations()
-        infos["round"] = np.full(self.num_games, self.round)
+        infos["round"] = self._round_numbers()
         if done:
             infos["final_observation"] = obs
             self._new_episode()
             obs = self._observations()
         B = self.num_games
-        return obs, rewards, np.full(B, done), np.zeros(B, dtype=bool), infos
+        return obs, rewards, self.ops.bool_full((B,), done, like=obs), self.ops.bool_full((B,), False, like=obs), infos
+
+    def _round_numbers(self):
+        """``(B,)`` integers: the round just played."""
+        if self.backend == "torch":
+            return self.ops.xp.full((self.num_games,), self.round, device=self.device)
+        return np.full(self.num_games, self.round)
 
     def scalar_infos(self, infos) -> dict:
         """The infos that are one number per labeler, each as a ``(B, n)`` array (a game's number
         repeated for its labelers); chosen by key, as the vector adapters need them."""
         out = {k: infos[k] for k in self.labeler_info_keys}
         shape = (self.num_games, self.n)
-        out.update((k, np.broadcast_to(infos[k][:, None], shape)) for k in self.game_info_keys)
+        out.update((k, self.ops.xp.broadcast_to(infos[k][:, None], shape)) for k in self.game_info_keys)
         return out
 
     def close(self):
@@ -206,7 +288,14 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
     labeler_info_keys = ("valuation", "payment", "utility", "truthful_utility", "gain", "reported_size", "true_size")
     game_info_keys = ("social_welfare", "total_payment", "round")
 
+    @property
+    def report_width(self):
+        """``K + 2``: the ``(B, n, K)`` reports and two columns' worth for the dozen per-labeler
+        ``(B, n)`` infos, which dominate at small ``K`` (the memory unit of ``batched_memory``)."""
+        return self.K + 2
+
     def truthful_actions(self):
+        require_reset(self._started, "truthful_actions()")
         return rr_rules.truthful_actions(self.rewards, self.sizes, self.max_size, self.report_size)
 
     def _play_round(self, actions):
@@ -218,10 +307,11 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
         # redraw_types="round" the types are replaced by fresh arrays before step() returns (the
         # next round or episode draws new ones), so this round's arrays are handed over as they are.
         handover = self.redraw_types == "round"
-        infos.update(policy=res["policy"].copy(), report=reports,
-                     reported_size=np.array(np.broadcast_to(reported_sizes, (self.num_games, self.n))),
-                     true_reward=self.rewards if handover else self.rewards.copy(),
-                     true_size=self.sizes if handover else self.sizes.copy())
+        ops = self.ops
+        infos.update(policy=ops.copy(res["policy"]), report=reports,
+                     reported_size=ops.copy(ops.xp.broadcast_to(reported_sizes, (self.num_games, self.n))),
+                     true_reward=self.rewards if handover else ops.copy(self.rewards),
+                     true_size=self.sizes if handover else ops.copy(self.sizes))
         return res["utility"], infos
 
 
@@ -241,18 +331,22 @@ class BatchedOnlineFeedback(OnlineFeedbackRounds, BatchedLabelerGame):
                          "target")
     game_info_keys = ("aggregate", "y", "q", "aggregate_loss", "regret", "social_welfare", "round")
 
+    report_width = 6  # the observations (B, n, 6) are the game's widest arrays (batched_memory)
+
     def truthful_actions(self):
-        return self.signals[..., None].copy()
+        require_reset(self._started, "truthful_actions()")
+        return self.ops.copy(self.signals[..., None])
 
     def _play_round(self, actions):
         x = actions[..., 0]
         res = self._resolve(x)
         infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain", "weight",
                                      "aggregate", "aggregate_loss")}
+        copy = self.ops.copy
         infos.update(
-            report=x, signal=self.signals.copy(), target=self.targets.copy(), weights=self.weights.copy(),
-            y=self.y.copy(), q=self.q.copy(),
-            regret=self.aggregate_loss_sum - self.labeler_loss_sums.min(-1),
+            report=x, signal=copy(self.signals), target=copy(self.targets), weights=copy(self.weights),
+            y=copy(self.y), q=copy(self.q),
+            regret=self.aggregate_loss_sum - self.ops.amin_last(self.labeler_loss_sums)[..., 0],
             social_welfare=sum_last(res["utility"]),
         )
         return res["utility"], infos
@@ -261,8 +355,12 @@ class BatchedOnlineFeedback(OnlineFeedbackRounds, BatchedLabelerGame):
 BATCHED_GAMES = {"reward_report_v0": BatchedRewardReport, "online_feedback_v0": BatchedOnlineFeedback}
 
 
-def make_batched(game: str, num_games: int = 1, seed=None, **config) -> BatchedLabelerGame:
-    """``make_batched("reward_report_v0", num_games=B, seed=0, **config)``."""
+def make_batched(game: str, num_games: int = 1, seed=None, backend="numpy", device=None, dtype=None,
+                 **config) -> BatchedLabelerGame:
+    """``make_batched("reward_report_v0", num_games=B, seed=0, **config)``; ``backend="torch"``
+    (with ``device="cpu"``/``"cuda"``/..., ``dtype=torch.float64`` or ``torch.float32``) runs the
+    same rules on torch tensors (see the module docstring)."""
     if not isinstance(game, str) or game not in BATCHED_GAMES:
         raise ValueError(f"unknown game {game!r}; available: {', '.join(BATCHED_GAMES)}")
-    return BATCHED_GAMES[game](num_games=num_games, seed=seed, **config)
+    return BATCHED_GAMES[game](num_games=num_games, seed=seed, backend=backend, device=device, dtype=dtype,
+                               **config)

@@ -14,10 +14,11 @@ import gymnasium
 import numpy as np
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
+from pettingzoo.utils.wrappers import BaseWrapper
 
 from strategic_feedback_env import mechanisms
 from strategic_feedback_env.mechanisms import Mechanism
-from strategic_feedback_env.mechanisms.validation import check_positive_int
+from strategic_feedback_env.mechanisms.validation import BOX_TOL, check_positive_int, clip_to_box
 
 from . import rendering
 from .sybils import sybil_layout
@@ -55,6 +56,24 @@ def agent_index(agent, n: int, name: str = "agent") -> int:
     return i
 
 
+def require_reset(started: bool, call: str) -> None:
+    """``RuntimeError`` for ``call`` on a game whose ``reset()`` has not run yet."""
+    if not started:
+        raise RuntimeError(f"call reset() before {call}: the labelers' types are drawn there")
+
+
+class CheckedActions(BaseWrapper):
+    """AEC wrapper: each action is checked when its agent gives it, with the ParallelEnv's own
+    check (the same ``ValueError``, and entries within ``BOX_TOL`` of the box clipped); ``None``
+    stays allowed for a terminated or truncated agent."""
+
+    def step(self, action) -> None:
+        agent = self.agent_selection
+        if not (action is None and (self.terminations[agent] or self.truncations[agent])):
+            action = self.unwrapped.check_action(agent, action)
+        super().step(action)
+
+
 class LabelerGame(ParallelEnv):
     """Base ParallelEnv: agents ``labeler_0 .. labeler_{n-1}``, Box actions in ``[0, 1]``.
 
@@ -78,6 +97,7 @@ class LabelerGame(ParallelEnv):
         self.agents: list[str] = []
         self.round = 0
         self.last_round: dict | None = None
+        self._started = False
         self.np_random, _ = seeding.np_random(None)
         self._observation_spaces = {a: self._make_observation_space() for a in self.possible_agents}
         self._action_spaces = {a: self._make_action_space() for a in self.possible_agents}
@@ -103,6 +123,7 @@ class LabelerGame(ParallelEnv):
         self.agents = list(self.possible_agents)
         self.round = 0
         self.last_round = None
+        self._started = True
         self._start_episode()
         self._draw_round()
         obs = self._observations()
@@ -157,21 +178,23 @@ class LabelerGame(ParallelEnv):
             matrix = None
         if matrix is not None and matrix.dtype.kind in "fiu" and matrix.shape == (len(self.agents), *space.shape):
             lo, hi = matrix.min(), matrix.max()
-            if self._action_low <= lo and hi <= self._action_high:  # False for NaN
-                return matrix.astype(np.float64, copy=False)
-        rows = []
-        for agent in self.agents:
-            a = np.asarray(actions[agent])
-            if a.dtype.kind not in "fiu":
-                raise ValueError(f"action of {agent} must be numeric, got dtype {a.dtype}")
-            if a.shape != space.shape:
-                raise ValueError(f"action of {agent} must have shape {space.shape}, got {a.shape}")
-            if not np.all(np.isfinite(a)):
-                raise ValueError(f"action of {agent} contains NaN or inf: {a}")
-            if np.any(a < space.low) or np.any(a > space.high):
-                raise ValueError(f"action of {agent} must lie in [0, 1], got min {a.min():.6g}, max {a.max():.6g}")
-            rows.append(a)
-        return np.asarray(rows, dtype=np.float64)
+            if self._action_low - BOX_TOL <= lo and hi <= self._action_high + BOX_TOL:  # False for NaN
+                return clip_to_box(matrix.astype(np.float64, copy=False), self._action_low, self._action_high,
+                                   "actions", (lo, hi))
+        return np.asarray([self.check_action(agent, actions[agent]) for agent in self.agents], dtype=np.float64)
+
+    def check_action(self, agent, action) -> np.ndarray:
+        """One live labeler's action as float64, entries within ``BOX_TOL`` of the box clipped into
+        it; a ``ValueError`` naming the agent otherwise. Never mutates state."""
+        space = self._action_spaces[agent]
+        a = np.asarray(action)
+        if a.dtype.kind not in "fiu":
+            raise ValueError(f"action of {agent} must be numeric, got dtype {a.dtype}")
+        if a.shape != space.shape:
+            raise ValueError(f"action of {agent} must have shape {space.shape}, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"action of {agent} contains NaN or inf: {a}")
+        return clip_to_box(a.astype(np.float64), self._action_low, self._action_high, f"action of {agent}")
 
     # -- rendering ---------------------------------------------------------------
     def render(self):

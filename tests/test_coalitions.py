@@ -185,10 +185,10 @@ def test_bad_coalitions(coalition, pattern):
 
 @pytest.mark.parametrize("argv, pattern", [
     (["--coalition", "labeler_0,labeler_9"], "unknown labeler"),
-    (["--coalition", "labeler_1,labeler_1"], "more than once"),
+    (["--coalition", "labeler_1,labeler_1"], "distinct labeler ids"),
     (["--coalition", "labeler_0,labeler_1,labeler_2"], "coalition of everyone"),
     (["--coalition-size", "3"], "coalition size"),
-    (["--sybils", "0"], "sybils must be"),
+    (["--sybils", "0"], "--sybils: must be an integer >= 1"),
 ])
 def test_cli_rejects_bad_groups(argv, pattern, tmp_path, capsys):
     out = tmp_path / "run"

@@ -105,6 +105,9 @@ def test_quick_bench_reports_throughput_ratios_and_scaling(tmp_path, capsys):
         assert theirs["ratio_vs_supersuit"] == 1.0
         assert abs(ours["ratio_vs_supersuit"] - ours["agent_steps_per_s"] / theirs["agent_steps_per_s"]) < 1e-9
     assert (out_dir / "scaling.png").stat().st_size > 1000
+    torch_rows = result["torch"]  # the torch backend against numpy at the same B, in the same process
+    assert all(abs(r["ratio_vs_numpy"] - r["labeler_steps_per_s"] / r["numpy_labeler_steps_per_s"]) < 1e-9
+               for r in torch_rows["backend"]) and "Torch backend of the batched game" in out
     assert "results written to" in out
 
 

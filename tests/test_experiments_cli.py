@@ -48,7 +48,7 @@ def test_unavailable_tables_say_why_in_one_line(capsys):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["regret", "--horizons", "abc"], "comma-separated integers"),
+    (["regret", "--horizons", "abc"], "comma-separated horizons"),
     (["regret", "--mechanisms", "nope"], "unknown mechanism"),
     (["audit-not-a-command"], "invalid choice"),
     (["regret", "--frobnicate"], "unrecognized arguments"),

@@ -162,10 +162,14 @@ def test_existing_folder_is_not_overwritten_without_force(reference, tmp_path, c
     # --resume needs --out
     assert cli.main([*AUDIT, "--resume"]) == 2
     assert "--out" in capsys.readouterr().err
-    # --force replaces the folder (same results again)
-    (out / "stale.txt").write_text("old")
+    # --force refuses a folder holding a file sfe did not write, and keeps it
+    (out / "notes.txt").write_text("mine")
+    assert _run(AUDIT, out, "--force") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "notes.txt" in err and (out / "notes.txt").read_text() == "mine"
+    # without it, --force replaces the run (same results again)
+    (out / "notes.txt").unlink()
     assert _run(AUDIT, out, "--force") == 0
-    assert not (out / "stale.txt").exists()
     _same_results("audit", out, reference / "audit")
 
 

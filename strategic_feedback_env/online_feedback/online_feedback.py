@@ -60,9 +60,10 @@ from gymnasium.utils import EzPickle
 from pettingzoo.utils import wrappers
 from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
+from strategic_feedback_env.mechanisms._ops import ops_for
 from strategic_feedback_env.mechanisms.validation import as_float_array
 
-from ..labeler_game import LabelerGame, build_mechanism
+from ..labeler_game import CheckedActions, LabelerGame, build_mechanism, require_reset
 from . import rules
 from .rules import OBSERVATION_LAYOUT
 
@@ -86,13 +87,15 @@ class OnlineFeedbackRounds:
 
     def _start_episode(self):
         shape = (*self.batch_shape, self.n)
+        like = self.accuracies
+        ops = ops_for(like)
         if self.mechanism.online:
-            self.mechanism.reset(self.n, self.batch_shape)
-        self.weights = np.full(shape, 1.0 / self.n)
-        self.last_aggregate = np.full(self.batch_shape, 0.5)
-        self.last_y = np.full(self.batch_shape, 0.5)
-        self.aggregate_loss_sum = np.zeros(self.batch_shape)
-        self.labeler_loss_sums = np.zeros(shape)
+            self.mechanism.reset(self.n, self.batch_shape, like=like)
+        self.weights = ops.full(shape, 1.0 / self.n, like=like)
+        self.last_aggregate = ops.full(self.batch_shape, 0.5, like=like)
+        self.last_y = ops.full(self.batch_shape, 0.5, like=like)
+        self.aggregate_loss_sum = ops.zeros(self.batch_shape, like=like)
+        self.labeler_loss_sums = ops.zeros(shape, like=like)
 
     def _draw_round(self):
         self.q, self.signals, self.targets, self.y = rules.draw_round(
@@ -160,6 +163,7 @@ class OnlineFeedbackEnv(OnlineFeedbackRounds, LabelerGame, EzPickle):
         return spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float64)
 
     def truthful_actions(self):
+        require_reset(self._started, "truthful_actions()")
         return {a: self.signals[i : i + 1].copy() for i, a in enumerate(self.agents)}
 
     def _play_round(self, action_matrix):
@@ -190,5 +194,5 @@ def raw_env(**config):
 
 
 def env(**config):
-    """The AEC env with PettingZoo's standard wrappers (bounds and order checks)."""
-    return wrappers.OrderEnforcingWrapper(wrappers.AssertOutOfBoundsWrapper(raw_env(**config)))
+    """The AEC env with PettingZoo's order check and each action checked as the ParallelEnv checks it."""
+    return wrappers.OrderEnforcingWrapper(CheckedActions(raw_env(**config)))

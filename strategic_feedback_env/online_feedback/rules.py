@@ -1,12 +1,13 @@
 """Rules of the online-feedback game [HD], vectorised over leading batch dimensions.
 
-Pure functions shared by the ParallelEnv and the batched env (MODEL.md section 2). Reports
-``x_i`` are probabilities that response A is better; mechanisms see ``(x_i, 1 - x_i)``.
+Pure functions shared by the ParallelEnv and the batched env (numpy or torch; MODEL.md
+section 2). Reports ``x_i`` are probabilities that response A is better; mechanisms see
+``(x_i, 1 - x_i)``.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from strategic_feedback_env.mechanisms._ops import ops_for
 
 OBSERVATION_LAYOUT = {
     "signal": slice(0, 1),
@@ -20,26 +21,28 @@ OBSERVATION_LAYOUT = {
 
 def as_pair(x):
     """Probabilities ``(..., n)`` -> distributions over (A, B), ``(..., n, 2)``."""
-    return np.stack([x, 1.0 - x], axis=-1)
+    return ops_for(x).xp.stack([x, 1.0 - x], axis=-1)
 
 
 def draw_round(rng, batch_shape, accuracies, biases, outcome_model):
     """Ground truth ``q``, signals ``s_i = clip(q + sigma_i xi)``, targets
     ``b_i = clip(s_i + beta_i)`` and the outcome ``y`` (``Bernoulli(q)`` or ``q``)."""
     n = accuracies.shape[-1]
+    ops = ops_for(accuracies)
     q = rng.random(batch_shape)
-    signals = np.clip(q[..., None] + accuracies * rng.standard_normal((*batch_shape, n)), 0.0, 1.0)
-    targets = np.clip(signals + biases, 0.0, 1.0)
-    y = (rng.random(batch_shape) < q).astype(np.float64) if outcome_model == "bernoulli" else q.copy()
+    signals = ops.xp.clip(q[..., None] + accuracies * rng.standard_normal((*batch_shape, n)), 0.0, 1.0)
+    targets = ops.xp.clip(signals + biases, 0.0, 1.0)
+    y = ops.asarray(rng.random(batch_shape) < q, like=q) if outcome_model == "bernoulli" else ops.copy(q)
     return q, signals, targets, y
 
 
 def observe(signals, targets, weights, round_fraction, last_aggregate, last_y):
     """``[s_i | b_i | pi_i | round / max_cycles | last aggregate | last y]`` per labeler."""
     lead = signals.shape
-    public = [np.broadcast_to(np.asarray(v, dtype=np.float64)[..., None], lead) for v in
+    ops = ops_for(signals)
+    public = [ops.xp.broadcast_to(ops.asarray(v, like=signals)[..., None], lead) for v in
               (round_fraction, last_aggregate, last_y)]
-    return np.stack([signals, targets, np.broadcast_to(weights, lead), *public], axis=-1)
+    return ops.xp.stack([signals, targets, ops.xp.broadcast_to(weights, lead), *public], axis=-1)
 
 
 def resolve_round(mechanism, x, signals, targets, y, shares=None):
@@ -62,11 +65,13 @@ def resolve_round(mechanism, x, signals, targets, y, shares=None):
     utilities = influence - out.payments
     truthful_utilities = truthful_influence - dev.payments
     n = x.shape[-1]
-    weights_used = np.full(x.shape, 1.0 / n) if out.weights is None else np.broadcast_to(out.weights, x.shape).copy()
+    ops = ops_for(x)
+    weights_used = (ops.full(x.shape, 1.0 / n, like=x) if out.weights is None
+                    else ops.copy(ops.xp.broadcast_to(out.weights, x.shape)))
     weights_after = weights_used
     if mechanism.online:
         mechanism.update(reports, as_pair(y))
-        weights_after = np.broadcast_to(mechanism.weights, x.shape).copy()
+        weights_after = ops.copy(ops.xp.broadcast_to(mechanism.weights, x.shape))
     return {
         "valuation": influence,
         "payment": out.payments,

@@ -64,9 +64,10 @@ from gymnasium.utils import EzPickle
 from pettingzoo.utils import wrappers
 from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
+from strategic_feedback_env.mechanisms._ops import ops_for
 from strategic_feedback_env.mechanisms.validation import check_number, check_positive_int, check_reference
 
-from ..labeler_game import LabelerGame, build_mechanism
+from ..labeler_game import CheckedActions, LabelerGame, build_mechanism, require_reset
 from . import rules
 from .rules import observation_layout
 
@@ -92,8 +93,9 @@ class RewardReportRounds:
 
     def _start_episode(self):
         if self.mechanism.online:
-            self.mechanism.reset(self.n, self.batch_shape)
-        self.last_policy = np.broadcast_to(self.reference, (*self.batch_shape, self.K)).copy()
+            self.mechanism.reset(self.n, self.batch_shape, like=self.reference)
+        ops = ops_for(self.reference)
+        self.last_policy = ops.copy(ops.xp.broadcast_to(self.reference, (*self.batch_shape, self.K)))
         if self.redraw_types == "episode":
             self._draw_types()
 
@@ -183,6 +185,7 @@ class RewardReportEnv(RewardReportRounds, LabelerGame, EzPickle):
         return spaces.Box(0.0, 1.0, shape=(self.K + int(self.report_size),), dtype=np.float64)
 
     def truthful_actions(self):
+        require_reset(self._started, "truthful_actions()")
         actions = rules.truthful_actions(self.rewards, self.sizes, self.max_size, self.report_size)
         return {a: actions[i] for i, a in enumerate(self.agents)}
 
@@ -210,5 +213,5 @@ def raw_env(**config):
 
 
 def env(**config):
-    """The AEC env with PettingZoo's standard wrappers (bounds and order checks)."""
-    return wrappers.OrderEnforcingWrapper(wrappers.AssertOutOfBoundsWrapper(raw_env(**config)))
+    """The AEC env with PettingZoo's order check and each action checked as the ParallelEnv checks it."""
+    return wrappers.OrderEnforcingWrapper(CheckedActions(raw_env(**config)))

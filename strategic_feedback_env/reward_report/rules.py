@@ -1,7 +1,8 @@
 """Rules of the reward-report game [SUN], vectorised over leading batch dimensions.
 
-Pure functions, numpy in and numpy out, shared by the ParallelEnv (no batch dimension)
-and the batched env (``(B, n, K)``) so the game is written once (MODEL.md section 1).
+Pure functions, shared by the ParallelEnv (no batch dimension) and the batched env
+(``(B, n, K)``, numpy or torch) so the game is written once (MODEL.md section 1). Arrays come
+back in the kind they came in (``mechanisms._ops.ops_for``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from strategic_feedback_env import mechanisms
-from strategic_feedback_env.mechanisms._ops import max_last, sum_last
+from strategic_feedback_env.mechanisms._ops import max_last, ops_for, sum_last
 
 
 def observation_layout(K: int) -> dict:
@@ -28,10 +29,11 @@ def normalise(vectors: np.ndarray, normalization: str, overwrite: bool = False) 
     norm = sum_last(vectors, keepdims=True) if normalization == "sum" else max_last(vectors, keepdims=True)
     fallback = 1.0 / vectors.shape[-1] if normalization == "sum" else 1.0
     positive = norm > 0
-    if positive.all():  # the common case; same values as the general expression below
+    ops = ops_for(vectors)
+    if ops.known_all(positive):  # the common case; same values as the general expression below
         return np.divide(vectors, norm, out=vectors) if overwrite else vectors / norm
-    safe = np.where(positive, norm, 1.0)
-    return np.where(positive, vectors / safe, fallback)
+    safe = ops.xp.where(positive, norm, 1.0)
+    return ops.xp.where(positive, vectors / safe, fallback)
 
 
 def draw_types(rng, shape, K, distribution, dirichlet_alpha, normalization, max_size, fixed_sizes=None):
@@ -42,10 +44,11 @@ def draw_types(rng, shape, K, distribution, dirichlet_alpha, normalization, max_
     else:
         raw = rng.dirichlet(np.full(K, dirichlet_alpha), size=shape)
     rewards = normalise(raw, normalization, overwrite=True)
+    ops = ops_for(raw)
     if fixed_sizes is None:
-        sizes = rng.integers(1, max_size + 1, size=shape).astype(np.float64)
+        sizes = ops.asarray(rng.integers(1, max_size + 1, size=shape), like=raw)
     else:
-        sizes = np.broadcast_to(fixed_sizes, shape).copy()
+        sizes = ops.copy(ops.xp.broadcast_to(fixed_sizes, shape))
     return rewards, sizes
 
 
@@ -69,20 +72,22 @@ def decode_actions(actions, K, normalization, report_size, max_size, true_sizes)
 
 def truthful_actions(rewards, sizes, max_size, report_size):
     """The action that reports the type exactly."""
+    ops = ops_for(rewards)
     if not report_size:
-        return rewards.copy()
+        return ops.copy(rewards)
     # clipped: a sybil identity's split size w / k may lie below the smallest report, 1
-    return np.concatenate([rewards, np.clip(encode_size(sizes, max_size), 0.0, 1.0)[..., None]], axis=-1)
+    return ops.xp.concatenate([rewards, ops.xp.clip(encode_size(sizes, max_size), 0.0, 1.0)[..., None]], axis=-1)
 
 
 def observe(rewards, sizes, max_size, round_fraction, last_policy):
     """``[r_i | w_i / max_size | round / max_cycles | last policy]`` for every labeler."""
     K = rewards.shape[-1]
     lead = rewards.shape[:-1]
-    obs = np.empty((*lead, 2 * K + 2))
+    ops = ops_for(rewards)
+    obs = ops.empty((*lead, 2 * K + 2), like=rewards)
     obs[..., :K] = rewards
     obs[..., K] = sizes / max_size
-    obs[..., K + 1] = np.asarray(round_fraction, dtype=np.float64)[..., None]
+    obs[..., K + 1] = ops.asarray(round_fraction, like=rewards)[..., None]
     obs[..., K + 2:] = last_policy[..., None, :]
     return obs
 
@@ -107,8 +112,9 @@ def resolve_round(mechanism, reports, reported_sizes, rewards, sizes, reference,
     """
     seen, truthful_seen = reports, rewards
     if noise is not None:
-        seen = np.clip(reports + noise, 0.0, 1.0)
-        truthful_seen = np.clip(rewards + noise, 0.0, 1.0)
+        clip = ops_for(reports).xp.clip
+        seen = clip(reports + noise, 0.0, 1.0)
+        truthful_seen = clip(rewards + noise, 0.0, 1.0)
     # One call for the outcome and the truthful counterfactuals (mechanisms share work there).
     out, dev = mechanism._round_outcomes(seen, reported_sizes, truthful_seen, sizes, reference)
     valuations = mechanisms.valuation(out.policy, rewards)

@@ -1,0 +1,101 @@
+"""The batched games' backend choice and their memory bound.
+
+Unit: the ``(B, n, W)`` float64 array of ``B`` games with ``n`` labelers and width ``W`` (the
+games' ``report_width``: ``K + 2`` for the reward-report game, the ``(B, n, K)`` reports plus two
+columns for its dozen per-labeler ``(B, n)`` infos, which dominate at small ``K``; 6 for the
+online game, its observation width and widest array).
+
+* A step (the terminal step's reset included) allocates at most :data:`PEAK_FACTOR` units at
+  its peak over what was live before the call (the env's state and the caller's actions):
+  temporaries, the validated copy of the actions, the returned observations and infos.
+  Mechanisms without ``O(n K)`` counterfactuals (``median``, and any rule left on the generic
+  ``Mechanism.unilateral_outcomes``) run ``n`` deviation profiles, so ``n`` times that.
+* Before the step the env's state and the actions hold at most :data:`HELD_FACTOR` units.
+
+Measured by tests/test_batched_torch.py (tracemalloc) and ``sfe bench`` (tracemalloc for
+numpy, the allocator's peak for torch). A game whose bound exceeds the memory available on its
+device is refused before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+BACKENDS = ("numpy", "torch")
+PEAK_FACTOR = 8
+HELD_FACTOR = 3
+
+
+def check_backend(backend, device, dtype):
+    """``(backend, device, dtype)`` checked: numpy takes neither ``device`` nor ``dtype`` (its
+    arrays are float64); torch takes a device string or ``torch.device`` (default ``"cpu"``) and
+    ``torch.float64`` (default) or ``torch.float32`` (or their names)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "numpy":
+        if device is not None or dtype is not None:
+            raise ValueError("device and dtype apply to backend='torch' only (the numpy backend is float64 on the CPU)")
+        return backend, None, None
+    import torch
+
+    dtypes = {"float64": torch.float64, "float32": torch.float32, torch.float64: torch.float64,
+              torch.float32: torch.float32, None: torch.float64}
+    if not isinstance(dtype, (str, torch.dtype, type(None))) or dtype not in dtypes:
+        raise ValueError(f"dtype must be torch.float64 or torch.float32, got {dtype!r}")
+    try:
+        dev = torch.device("cpu" if device is None else device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device")
+    return backend, dev, dtypes[dtype]
+
+
+def available_bytes(device=None) -> int:
+    """Free memory on ``device``: the CUDA allocator's free bytes, else the host's available RAM."""
+    if device is not None and device.type == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def unit_bytes(num_games: int, n: int, width: int) -> int:
+    """Bytes of the ``(B, n, K)`` float64 array."""
+    return num_games * n * width * np.dtype(np.float64).itemsize
+
+
+def deviation_profiles(mechanism, n: int) -> int:
+    """1 for mechanisms with ``O(n K)`` counterfactuals; ``n`` for those that run the ``n``
+    deviation profiles as a batch."""
+    from strategic_feedback_env.mechanisms import Mechanism, Median
+
+    generic = type(mechanism).unilateral_outcomes is Mechanism.unilateral_outcomes
+    return n if generic or isinstance(mechanism, Median) else 1
+
+
+def peak_bytes(num_games: int, n: int, width: int, profiles: int = 1) -> int:
+    """The bound on what a step allocates at its peak: :data:`PEAK_FACTOR` units per profile."""
+    return PEAK_FACTOR * profiles * unit_bytes(num_games, n, width)
+
+
+def check_memory(num_games: int, n: int, width: int, profiles: int = 1, device=None) -> None:
+    """Refuse (``ValueError``) a game whose state plus a step's peak exceed the free memory."""
+    unit = unit_bytes(num_games, n, width)
+    need, free = peak_bytes(num_games, n, width, profiles) + HELD_FACTOR * unit, available_bytes(device)
+    if need > free:
+        where = "on the host" if device is None or device.type != "cuda" else f"on {device}"
+        raise ValueError(
+            f"num_games={num_games} with n={n} labelers and width W={width} needs about {need / 2**30:.3g} GiB "
+            f"({PEAK_FACTOR * profiles + HELD_FACTOR} x the (B, n, W) float64 array of {unit / 2**30:.3g} GiB: "
+            f"the state and a step's peak), but only {free / 2**30:.3g} GiB are available {where}; "
+            f"use fewer games")
