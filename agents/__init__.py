@@ -8,7 +8,7 @@
 * :mod:`strategic_feedback_env.agents.dsic_audit`: the empirical DSIC audit (MODEL.md section 3);
 * :mod:`strategic_feedback_env.agents.coalition`, :mod:`~strategic_feedback_env.agents.coalition_learning`,
   :mod:`~strategic_feedback_env.agents.group_audit`: coalitions and sybils searching jointly, and
-  their rows in the audit (MODEL.md section 5).
+  their rows in the audit (docs/model.md §5).
 
 The learning names are imported on first use (they load stable-baselines3 and torch).
 """

@@ -1,6 +1,6 @@
 """Joint adversaries: a group of agents maximising the sum of its members' true utilities.
 
-A group is a coalition ``C`` of labelers or one labeler's sybil identities (MODEL.md §5;
+A group is a coalition ``C`` of labelers or one labeler's sybil identities (docs/model.md §5;
 the identities of :mod:`strategic_feedback_env.sybils` carry shares of their owner's type, so
 the sum of their rewards is the sybil's true utility and the same adversaries serve both).
 

@@ -5,7 +5,7 @@
 observations, reward = their summed utility, the other labelers truthful), with the action
 parameterisation of :mod:`strategic_feedback_env.agents.learning` applied to every member (residual:
 zero is every member reporting its type). It is ``coalition_ppo`` for a coalition and
-``sybil_ppo`` for a sybil's identities (MODEL.md §5).
+``sybil_ppo`` for a sybil's identities (docs/model.md §5).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The audit's group rows: coalitions and sybils against the truthful baseline (MODEL.md §5).
+"""The audit's group rows: coalitions and sybils against the truthful baseline (docs/model.md §5).
 
 Called by :func:`strategic_feedback_env.agents.audit` for the adversaries of
 :data:`~strategic_feedback_env.agents.coalition.GROUP_ADVERSARIES`, on the audit's seeds

@@ -1,4 +1,4 @@
-"""``sfe horizon``: the long-horizon [HD] phase diagram (MODEL.md §5, "Long horizons").
+"""``sfe horizon``: the long-horizon [HD] phase diagram (docs/model.md §5, "Long horizons").
 
 With ``eta = sqrt(ln n / T)`` one misreport costs ``online_weighted`` less weight the longer
 the game, while the influence it buys does not shrink; whether misreporting pays is an

@@ -1,4 +1,4 @@
-"""SB3 ``VecEnv`` in which one learner controls a *group* of agents jointly (MODEL.md §5).
+"""SB3 ``VecEnv`` in which one learner controls a *group* of agents jointly (docs/model.md §5).
 
 A group is a coalition of labelers or a sybil's identities (:mod:`strategic_feedback_env.sybils`).
 In each of ``num_envs`` batched games the group's members act on one joint action, the other

@@ -1,4 +1,4 @@
-"""False-name (sybil) identities: one labeler entering a game as ``k`` identities (MODEL.md §5).
+"""False-name (sybil) identities: one labeler entering a game as ``k`` identities (docs/model.md §5).
 
 With ``sybils=k`` and ``sybil_of="labeler_s"`` a game has ``n + k - 1`` agents: the ``n``
 labelers ``labeler_0 .. labeler_{n-1}`` (``labeler_s`` is the sybil's first identity) followed

@@ -1,4 +1,4 @@
-"""Coalitions (MODEL.md §5): joint adversaries against brute force, coalitions of one against the
+"""Coalitions (docs/model.md §5): joint adversaries against brute force, coalitions of one against the
 unilateral adversaries, the paired audit rows, and the errors of bad coalitions."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sybil identities (MODEL.md §5): the env option, its PettingZoo conformance, the split of the
+"""Sybil identities (docs/model.md §5): the env option, its PettingZoo conformance, the split of the
 [SUN] type and the [HD] weights, and the audit's sybil rows."""
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ min_i sum_t (s_i,t - y_t)^2``), ``social_welfare`` (sum of utilities).
 * ``max_cycles`` [100]: rounds per episode (the horizon ``T``)
 * ``render_mode`` [None]: ``"human"`` (print), ``"ansi"`` (text) or ``"rgb_array"`` (image)
 * ``sybils`` [None]: ``k >= 1`` identities of labeler ``sybil_of`` ["labeler_0"] (false names,
-  MODEL.md section 5): agents ``labeler_0 .. labeler_{n-1}`` then ``labeler_s_sybil_1 ..
+  docs/model.md §5): agents ``labeler_0 .. labeler_{n-1}`` then ``labeler_s_sybil_1 ..
   labeler_s_sybil_{k-1}``; every identity is a new labeler with the ordinary initial weight
   ``1 / (n + k - 1)``, sees the sybil's signal, wants its target, and is rewarded with ``1/k``
   of the influence (:mod:`strategic_feedback_env.sybils`); ``accuracies``/``biases`` stay per

@@ -50,7 +50,7 @@ shared: ``social_welfare`` ``sum_i w_i <theta, r_i>``, ``policy``, ``total_payme
 * ``max_cycles`` [10]: rounds per episode (PettingZoo's name for episode length)
 * ``render_mode`` [None]: ``"human"`` (print), ``"ansi"`` (text) or ``"rgb_array"`` (image)
 * ``sybils`` [None]: ``k >= 1`` identities of labeler ``sybil_of`` ["labeler_0"] (false names,
-  MODEL.md section 5): agents ``labeler_0 .. labeler_{n-1}`` then ``labeler_s_sybil_1 ..
+  docs/model.md §5): agents ``labeler_0 .. labeler_{n-1}`` then ``labeler_s_sybil_1 ..
   labeler_s_sybil_{k-1}``; each identity has the sybil's reward and size ``w_s / k``
   (:mod:`strategic_feedback_env.sybils`). With ``report_size=True`` an identity reports a size
   in ``[1, max_size]``, so a truthful split needs ``w_s >= k`` (the truthful action clips to 1).
