@@ -226,6 +226,9 @@ def _text(value) -> str:
 
 def _file_tokens(key, value, action, path) -> list[str]:
     """The command-line tokens that mean ``key = value`` of a config file."""
+    if isinstance(action, argparse._AppendAction) and isinstance(value, list) and value and all(
+            isinstance(v, list) for v in value):  # a repeatable option (--coalition): one flag per entry
+        return [token for v in value for token in _file_tokens(key, v, action, path)]
     if action.nargs == 0:  # a flag: true/false in the file
         if not isinstance(value, bool):
             raise CliError(f"in {path}: {key} must be true or false, got {value!r}")

@@ -218,3 +218,18 @@ def test_cli_audit_writes_coalition_rows(tmp_path):
     labelers = [r["labeler"] for r in rows if r["adversary"] == "coalition_gradient"]
     assert labelers == ["labeler_0+labeler_1", "labeler_0", "labeler_1", "labeler_2"]
     assert all(r["unilateral_gain_sum"] != "" for r in rows if r["adversary"] == "coalition_gradient")
+
+
+def test_a_coalition_run_reruns_from_its_record(tmp_path):
+    """Repeated --coalition options are recorded as a list of lists and read back by sfe rerun."""
+    import csv
+
+    first, again = tmp_path / "first", tmp_path / "again"
+    argv = ["audit", "--quick", "--mechanisms", "sw_max", "--adversaries", "coalition_gradient", "--episodes", "2",
+            "--gradient-steps", "3", "--coalition", "labeler_0,labeler_1", "--coalition", "labeler_2", "--no-progress"]
+    assert cli.main([*argv, "--out", str(first)]) == 0
+    assert cli.main(["rerun", str(first), "--out", str(again), "--no-progress"]) == 0
+    rows = [list(csv.DictReader((folder / "audit.csv").open())) for folder in (first, again)]
+    assert rows[0] == rows[1]
+    assert [r["labeler"] for r in rows[0] if r["adversary"] == "coalition_gradient"] == ["labeler_0+labeler_1",
+                                                                                           "labeler_2"]
