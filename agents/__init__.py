@@ -6,11 +6,15 @@
 * :mod:`strategic_feedback_env.agents.preference_gradient`: the same through BT fit -> mechanism (preference game);
 * :mod:`strategic_feedback_env.agents.learning`: stable-baselines3 labelers (best response, independent learners,
   parameter sharing), saved with a JSON sidecar;
-* :mod:`strategic_feedback_env.agents.dsic_audit`: the empirical DSIC audit (docs/model.md §3).
+* :mod:`strategic_feedback_env.agents.dsic_audit`: the empirical DSIC audit (docs/model.md §3);
+* :mod:`strategic_feedback_env.agents.coalition`, :mod:`~strategic_feedback_env.agents.coalition_learning`,
+  :mod:`~strategic_feedback_env.agents.group_audit`: coalitions and sybils searching jointly, and
+  their rows in the audit (docs/model.md §5).
 
 The learning names are imported on first use (they load stable-baselines3 and torch).
 """
 
+from .coalition import CoalitionGradientAdversary, CoalitionMyopicAdversary
 from .dsic_audit import AuditResult, adversary_names, audit
 from .gradient import BestResponse, GradientAdversary, MyopicOnlineAdversary
 from .preference_gradient import PreferenceGradientAdversary
@@ -47,6 +51,8 @@ __all__ = [
     "POLICIES",
     "AuditResult",
     "BestResponse",
+    "CoalitionGradientAdversary",
+    "CoalitionMyopicAdversary",
     "Exaggerate",
     "Extreme",
     "GameSpec",

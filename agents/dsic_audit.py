@@ -44,6 +44,7 @@ import strategic_feedback_env
 from strategic_feedback_env.single_agent import policy_callable
 
 from .calibration import calibrate, gain_over_gap, not_applicable_row
+from .coalition import COALITION_ADVERSARIES, GROUP_ADVERSARIES, SYBIL_ADVERSARIES, check_coalition
 from .gradient import GradientAdversary, MyopicOnlineAdversary
 from .preference_gradient import PreferenceGradientAdversary
 from .policies import POLICIES, make_policy, spec_of
@@ -71,7 +72,8 @@ def adversary_names(game: str) -> tuple[str, ...]:
     """Names :func:`audit` accepts for ``game``."""
     heuristics = tuple(k for k in POLICIES if k != "truthful" and _plays(k, game))
     white = tuple(k for k, games in WHITE_BOX.items() if game in games)
-    return heuristics + white + LEARNED + JOINT
+    groups = tuple(k for k, games in GROUP_ADVERSARIES.items() if game in games)
+    return heuristics + white + LEARNED + JOINT + groups
 
 
 def _plays(policy_name: str, game: str) -> bool:
@@ -148,7 +150,10 @@ def _play(game_env, seed, actors):
     while game_env.agents:
         actions = game_env.truthful_actions()
         for agent, actor in actors.items():
-            actions[agent] = actor(game_env, agent, obs[agent])
+            if isinstance(agent, tuple):  # a group playing jointly (agents.group_audit)
+                actions.update(actor(game_env, agent, obs))
+            else:
+                actions[agent] = actor(game_env, agent, obs[agent])
         if not actors and _is_practical(game_env.mechanism):
             gap += _truthful_gap(game_env)
         obs, rewards, _, _, infos = game_env.step(actions)
@@ -197,7 +202,7 @@ def _row(adversary, agent, truthful, adv_utility, gains, payments, welfare, ir, 
 
 
 def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_report_v0", focal_agents=None,
-          learn=None, tolerance=1e-6, progress=None) -> AuditResult:
+          learn=None, tolerance=1e-6, progress=None, coalitions=None, sybils=None) -> AuditResult:
     """Run each adversary against the game's mechanism and compare with truthful play.
 
     Parameters
@@ -218,6 +223,11 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
         (``scale`` = mean absolute truthful return, at least 1e-12).
     progress : callable(int) or None
         Called with 1 after every episode played.
+    coalitions : list of lists of labeler names, default ``[["labeler_0", "labeler_1"]]``
+        The coalitions the ``coalition_*`` adversaries play (one row each, labeler
+        ``"labeler_0+labeler_1"``; :mod:`strategic_feedback_env.agents.group_audit`).
+    sybils : int >= 1, default 2
+        Identities each focal labeler enters as under the ``sybil_*`` adversaries.
     """
     env_config = dict(env_config or {})
     if int(episodes) < 2:
@@ -234,6 +244,11 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
             raise ValueError(f"unknown adversary {adv!r} for {game}; available: {', '.join(valid)}")
     if "size_scaling" in names and not spec.report_size:
         names.remove("size_scaling")
+    if any(adv in COALITION_ADVERSARIES for adv in names if isinstance(adv, str)):
+        coalitions = [check_coalition(c, agents) for c in (coalitions or [agents[:2]])]
+    if any(adv in SYBIL_ADVERSARIES for adv in names if isinstance(adv, str)):
+        sybils = 2 if sybils is None else sybils
+        strategic_feedback_env.make(game, **env_config, sybils=sybils)  # a bad count fails before any episode
     tick = progress or (lambda k: None)
     seeds = [seed + e for e in range(int(episodes))]
 
@@ -258,11 +273,13 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
                                    [b[1] for b in baseline],
                                    sum(int(b[2].sum()) for b in baseline) if has_ir else None, scale, tolerance))
     for adv in names:
-        if adv == "gradient" and not GradientAdversary.applies_to(game_env.mechanism):
-            why = GradientAdversary.why_not(game_env.mechanism)
-            result.labelers += [{**not_applicable_row(adv, agent, why), "baseline": ALL_TRUTHFUL} for agent in focal]
-            result.overall.append({**not_applicable_row(adv, labelers_label(focal, agents), why),
-                                   "baseline": ALL_TRUTHFUL})
+        if isinstance(adv, str) and adv in GROUP_ADVERSARIES:
+            from .group_audit import group_rows
+
+            rows = group_rows(adv, game, env_config, game_env, focal, coalitions, sybils, seeds, baseline, seed,
+                              learn, scale, tolerance, tick)
+            result.overall += rows
+            result.labelers += rows
             continue
         label, actor_for = _resolve(adv, game, env_config, spec, seed, learn)
         joint = isinstance(adv, str) and adv in JOINT

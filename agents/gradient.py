@@ -46,6 +46,24 @@ class BestResponse:
         return self.utility - self.truthful_utility
 
 
+def candidate_profiles(best, reports, sizes, labeler, r_true, w_true, K, normalization, report_size, max_size,
+                       noise):
+    """The best actions per start ``best`` ``(S, ..., [m,] K[+1])`` decoded, the truthful report
+    appended as a last candidate, and placed at ``labeler`` (an index, or ``m`` indices) in the
+    others' profile: ``(candidates, candidate sizes, profiles, profile sizes)``, start axis first."""
+    report, size = rules.decode_actions(best, K, normalization, report_size, max_size,
+                                        np.broadcast_to(w_true, best.shape[:-1]))
+    candidates = np.concatenate([report, np.broadcast_to(r_true, report.shape[1:])[None]], axis=0)
+    cand_sizes = np.concatenate([size, np.broadcast_to(w_true, size.shape[1:])[None]], axis=0)
+    profile = np.broadcast_to(reports, (candidates.shape[0], *reports.shape)).copy()
+    profile[..., labeler, :] = candidates
+    profile_sizes = np.broadcast_to(sizes, (candidates.shape[0], *sizes.shape)).copy()
+    profile_sizes[..., labeler] = cand_sizes
+    if noise is not None:
+        profile = np.clip(profile + noise, 0.0, 1.0)
+    return candidates, cand_sizes, profile, profile_sizes
+
+
 def _normalise(x, normalization):
     norm = x.sum(-1, keepdim=True) if normalization == "sum" else x.amax(-1, keepdim=True)
     return x / norm
@@ -142,9 +160,17 @@ class GradientAdversary:
             out = twin(mechanism, profile, profile_sizes, reference)
             return w_i * (out.policy * r_i).sum(-1) - out.payments[..., labeler]
 
-        action = t(starts).requires_grad_(True)
+        best = self._ascend(utility, t(starts))
+        return self._rescore(mechanism, best.numpy(), reports, sizes, labeler, r_true, w_true, K,
+                             normalization, report_size, max_size, reference, noise)
+
+    def _ascend(self, utility, starts):
+        """Adam ascent of ``utility(action)`` (one number per start and instance) from ``starts``
+        (start axis first), clipped to ``[1e-9, 1]``; returns the best action seen per start."""
+        import torch
+
+        action = starts.clone().requires_grad_(True)
         opt = torch.optim.Adam([action], lr=self.lr)
-        floor = 1e-9
         best_u = utility(action).detach()
         best = action.detach().clone()
         for _ in range(self.steps):
@@ -155,13 +181,12 @@ class GradientAdversary:
             (-u.sum()).backward()
             opt.step()
             with torch.no_grad():
-                action.clamp_(floor, 1.0)
+                action.clamp_(1e-9, 1.0)
                 u = utility(action)
                 better = u > best_u
-                best = torch.where(better[..., None], action, best)
+                best = torch.where(better.reshape(*better.shape, *[1] * (action.ndim - better.ndim)), action, best)
                 best_u = torch.where(better, u, best_u)
-        return self._rescore(mechanism, best.numpy(), reports, sizes, labeler, r_true, w_true, K,
-                             normalization, report_size, max_size, reference, noise)
+        return best
 
     def _starts(self, r_true, w_true, batch, K, normalization, max_size):
         truthful = np.broadcast_to(r_true, (*batch, K))
@@ -186,16 +211,8 @@ class GradientAdversary:
     def _rescore(mechanism, best, reports, sizes, labeler, r_true, w_true, K, normalization, report_size,
                  max_size, reference, noise):
         """Exact numpy utilities of the best candidate per start and of truthful reporting."""
-        report, size = rules.decode_actions(best, K, normalization, report_size, max_size,
-                                            np.broadcast_to(w_true, best.shape[:-1]))
-        candidates = np.concatenate([report, np.broadcast_to(r_true, report.shape[1:])[None]], axis=0)
-        cand_sizes = np.concatenate([size, np.broadcast_to(w_true, size.shape[1:])[None]], axis=0)
-        profile = np.broadcast_to(reports, (candidates.shape[0], *reports.shape)).copy()
-        profile[..., labeler, :] = candidates
-        profile_sizes = np.broadcast_to(sizes, (candidates.shape[0], *sizes.shape)).copy()
-        profile_sizes[..., labeler] = cand_sizes
-        if noise is not None:
-            profile = np.clip(profile + noise, 0.0, 1.0)
+        candidates, cand_sizes, profile, profile_sizes = candidate_profiles(
+            best, reports, sizes, labeler, r_true, w_true, K, normalization, report_size, max_size, noise)
         out = mechanism.outcome(profile, profile_sizes, reference)
         u = w_true * mechanisms.valuation(out.policy, np.broadcast_to(r_true, profile.shape[:-2] + (K,))[..., None, :]
                                           )[..., 0] - out.payments[..., labeler]

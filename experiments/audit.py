@@ -25,6 +25,8 @@ import strategic_feedback_env
 from strategic_feedback_env.agents import adversary_names
 from strategic_feedback_env.agents import audit as run_audit
 from strategic_feedback_env.agents.calibration import NOT_APPLICABLE
+from strategic_feedback_env.agents.coalition import (COALITION_ADVERSARIES, SYBIL_ADVERSARIES, check_coalition,
+                                                     coalitions_of_size)
 from strategic_feedback_env.agents.dsic_audit import DEFAULT_ADVERSARIES
 from strategic_feedback_env.labeler_game import agent_index
 from strategic_feedback_env.preference_report.rules import REWARD_MODELS
@@ -133,10 +135,33 @@ def cells(args) -> list[tuple[str, str]]:
     for mech in names:
         game = game_of(mech)
         playable = adversary_names(game)
-        out += [(mech, adv) for adv in (args.adversaries or default_adversaries[game]) if adv in playable]
+        chosen = args.adversaries or _defaults(args, game, default_adversaries)
+        out += [(mech, adv) for adv in chosen if adv in playable]
     if not out:
         raise ValueError(f"none of the adversaries {args.adversaries} plays the game of {', '.join(names)}")
     return out
+
+
+def _defaults(args, game, defaults) -> list[str]:
+    """The default adversaries of ``game`` (``defaults[game]``: the suite's), with the group ones that
+    ``--coalition``/``--coalition-size`` and ``--sybils`` ask for."""
+    names = list(defaults[game])
+    if args.coalition or args.coalition_size is not None:
+        names += list(COALITION_ADVERSARIES)
+    if args.sybils is not None:
+        names += list(SYBIL_ADVERSARIES)
+    return names
+
+
+def coalitions(args, agents) -> list[list[str]] | None:
+    """The coalitions of ``--coalition`` and ``--coalition-size`` (capped by ``--max-coalitions``),
+    each checked; None when neither is given (the audit's default coalition)."""
+    if not args.coalition and args.coalition_size is None:
+        return None
+    chosen = [check_coalition(c, agents) for c in args.coalition or []]
+    if args.coalition_size is not None:
+        chosen += [c for c in coalitions_of_size(agents, args.coalition_size, args.max_coalitions) if c not in chosen]
+    return chosen
 
 
 def check_options(args, todo) -> None:
@@ -150,6 +175,12 @@ def check_options(args, todo) -> None:
         game = strategic_feedback_env.make(game_of(mech), **env_config(args, mech))
         for agent in args.focal or []:
             agent_index(agent, game.n, "--focal")
+        coalitions(args, game.possible_agents)
+        if args.sybils is not None:
+            try:
+                strategic_feedback_env.make(game_of(mech), **env_config(args, mech), sybils=args.sybils)
+            except ValueError as exc:
+                raise ValueError(f"--sybils: {exc}") from None
 
 
 def run_cell(args, mechanism: str, adversary: str) -> dict:
@@ -163,14 +194,17 @@ def run_cell(args, mechanism: str, adversary: str) -> dict:
         "gradient": {"steps": args.gradient_steps},
     }
     focal = None if args.focal is None else list(args.focal)
+    agents = strategic_feedback_env.make(game, **env_config(args, mechanism)).possible_agents
     result = run_audit(env_config(args, mechanism), adversaries=[adversary], episodes=args.episodes,
-                       seed=args.seed, game=game, focal_agents=focal, learn=learn)
-    truthful, row = result.overall
+                       seed=args.seed, game=game, focal_agents=focal, learn=learn,
+                       coalitions=coalitions(args, agents), sybils=args.sybils)
+    truthful, row, *group_rows = result.overall  # one row per coalition / sybil labeler after the first
     tag = {"game": game, "mechanism": mechanism}
     return {
         "overall": {**tag, **row},
         "labelers": [{**tag, **r} for r in result.labelers],
         "truthful": {**tag, **truthful},
+        "group_rows": [{**tag, **r} for r in group_rows],
     }
 
 

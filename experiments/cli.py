@@ -1,10 +1,11 @@
 """``sfe``: the command line of strategic_feedback_env.
 
 Subcommands: ``audit`` (empirical DSIC audit), ``regret`` ([HD] regret slopes),
-``reproduce`` ([SUN] App. F tables), ``train`` (RL labelers), ``bench`` (speed) and
-``rerun`` (run again from a run folder's record). Each run writes to a fresh folder (``--out``,
-default ``runs/<command>-<time>-seed<seed>``), prints a table and a summary line saying where
-the results went. Options can come from a TOML/YAML/JSON file (``--config``); flags override it.
+``reproduce`` ([SUN] App. F tables), ``train`` (RL labelers), ``bench`` (speed),
+``horizon`` ([HD] long-horizon phase diagram) and ``rerun`` (run again from a run folder's
+record). Each run writes to a fresh folder (``--out``, default
+``runs/<command>-<time>-seed<seed>``), prints a table and a summary line saying where the
+results went. Options can come from a TOML/YAML/JSON file (``--config``); flags override it.
 Errors are one line, exit code 2.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from .options import (
     audit_mechanism,
     finite_float,
     float_in,
+    horizon_adversaries,
+    horizon_mechanisms,
     int_at_least,
     labeler_id,
     listed,
@@ -106,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gradient-steps", type=int_at_least(1), default=150, help="ascent steps of the gradient adversary")
     p.add_argument("--suite", type=one_of(lambda: ("default", "practical"), "suite"), default="default",
                    help="default: every registered mechanism; practical: the [SUN] rules as run (docs/model.md §4)")
+    p.add_argument("--coalition", type=listed(labeler_id, what="labeler ids"), action="append", default=None,
+                   help="a coalition, e.g. labeler_0,labeler_1 (repeatable): adds the coalition_* adversaries")
+    p.add_argument("--coalition-size", type=int_at_least(1), default=None,
+                   help="audit every coalition of this many labelers")
+    p.add_argument("--max-coalitions", type=int_at_least(1), default=10, help="cap on --coalition-size coalitions")
+    p.add_argument("--sybils", type=int_at_least(1, "identities of one labeler"), default=None,
+                   help="identities each focal labeler enters as (false names): adds the sybil_* adversaries")
     add_backend_arguments(p)
     _common(p)
 
@@ -163,6 +174,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_backend_arguments(p)
     _common(p)
 
+    p = sub.add_parser("horizon", help="[HD] long-horizon phase diagram: does misreporting pay over (T, beta, n)?")
+    p.add_argument("--mechanisms", type=listed(one_of(horizon_mechanisms, "mechanism"), what="mechanisms"),
+                   default=["online_weighted", "average", "median"])
+    p.add_argument("--adversaries", type=listed(one_of(horizon_adversaries, "adversary"), what="adversaries"),
+                   default=["myopic", "ppo"], help="myopic and/or ppo")
+    p.add_argument("--horizons", type=listed(int_at_least(1), what="horizons"), default=[50, 200, 1000, 3000, 10000],
+                   help="horizons T")
+    p.add_argument("--biases", type=listed(finite_float, what="biases"), default=[0.0, 0.05, 0.1, 0.2, 0.4],
+                   help="every labeler's bias beta")
+    p.add_argument("--ns", type=listed(int_at_least(2, TWO_LABELERS), what="numbers of labelers"), default=[3, 5, 10],
+                   help="numbers of labelers n")
+    p.add_argument("--games", type=int_at_least(2, "a confidence interval needs two"), default=16,
+                   help="paired games per cell")
+    p.add_argument("--ppo-timesteps", type=int_at_least(1), default=20_000, help="PPO training steps per cell")
+    p.add_argument("--grid", type=int_at_least(2), default=201, help="grid points of the myopic adversary")
+    p.add_argument("--gamma", type=float_in(0.0, math.inf, low_open=False), default=1.0,
+                   help="myopic value of next-round weight")
+    p.add_argument("--outcome-model", default="bernoulli", choices=["bernoulli", "probability"])
+    add_backend_arguments(p)
+    _common(p)
+
     p = sub.add_parser("rerun", help="run a recorded run again from its config.json (same options, same results)")
     p.add_argument("run", help="a run folder of sfe (holding config.json)")
     _run_settings(p)
@@ -176,6 +208,7 @@ QUICK = {
     "train": {"timesteps": 3000, "n_labelers": 3, "n_outcomes": 4, "episodes": 8, "max_cycles": 5},
     "reproduce": {"samples": 20_000, "noise_samples": 1000},
     "regret": {"horizons": [1000, 3000, 10000], "games": 6, "learn_timesteps": 3000},
+    "horizon": {"horizons": [50, 200, 1000], "biases": [0.0, 0.2], "ns": [3, 5], "games": 12, "ppo_timesteps": 2000},
 }
 
 # Where and how a run is executed, not what it computes: not part of the run's identity (a run
@@ -202,6 +235,9 @@ def _text(value) -> str:
 
 def _file_tokens(key, value, action, path) -> list[str]:
     """The command-line tokens that mean ``key = value`` of a config file."""
+    if isinstance(action, argparse._AppendAction) and isinstance(value, list) and value and all(
+            isinstance(v, list) for v in value):  # a repeatable option (--coalition): one flag per entry
+        return [token for v in value for token in _file_tokens(key, v, action, path)]
     if action.nargs == 0:  # a flag: true/false in the file
         if not isinstance(value, bool):
             raise CliError(f"in {path}: {key} must be true or false, got {value!r}")

@@ -14,6 +14,7 @@ import numpy as np
 from strategic_feedback_env.agents.calibration import calibrate
 
 from . import audit as audit_exp
+from . import horizon as horizon_exp
 from . import memory, plotting
 from . import regret as regret_exp
 from . import sun_tables
@@ -140,7 +141,8 @@ def audit(args) -> int:
     folder = open_run(args, resolved={"cells": todo, "focal": focal})
     done = _parts(folder, args, [(f"{mech}-{adv}", (mech, adv)) for mech, adv in todo],
                   functools.partial(audit_exp.run_cell_pair, args))
-    overall = calibrate([cell["overall"] for cell in done])  # learned vs white box across cells
+    # learned vs white box across cells
+    overall = calibrate([r for cell in done for r in (cell["overall"], *cell.get("group_rows", ()))])
     labelers = calibrate([row for cell in done for row in cell["labelers"]])
     rows, baselines = [], set()
     for cell in done:  # each mechanism's truthful baseline, on the labelers its rows deviate, before them
@@ -149,14 +151,18 @@ def audit(args) -> int:
             baselines.add(key)
             rows.append(cell["truthful"])
         rows.append(cell["overall"])
+        rows.extend(cell.get("group_rows", ()))  # one row per further coalition / sybil labeler
     folder.write_csv("audit.csv", rows)
     folder.write_csv("audit_labelers.csv", labelers)
     folder.save_figure("audit.png", plotting.audit_figure(overall, episodes=args.episodes))
     cols = ["game", "mechanism", "adversary", "labeler", "gain", "gain_ci", "truthful_utility", "adversary_utility",
-            "payment", "social_welfare", "ir_violations", "verdict"]
+            "payment", "social_welfare", "ir_violations", "white_box_share", "verdict"]
     if args.suite == "practical":
         folder.save_figure("gain_vs_gap.png", audit_exp.plot_gain_vs_gap(overall))
         cols = audit_exp.PRACTICAL_COLUMNS
+    group = [c for c in ("unilateral_gain_sum", "coordination_gain", "split_gain") if any(r.get(c) is not None
+                                                                                          for r in rows)]
+    cols += group  # coalition and sybil rows
     return _finish(folder, [
         "Empirical DSIC audit: gain = adversary's return - truthful return per episode (paired, same seeds), "
         "95% CI; utilities and payments per labeler and episode; labeler = the labelers that deviate "
@@ -273,3 +279,22 @@ def bench(args) -> int:
     if figure is not None:
         folder.save_figure("scaling.png", figure)
     return _finish(folder, [bench_exp.format_bench(result)])
+
+
+def horizon(args) -> int:
+    try:
+        todo = horizon_exp.cells(args)
+    except ValueError as exc:
+        raise CliError(f"sfe horizon: {exc}") from None
+    folder = open_run(args)
+    rows = _parts(folder, args, [(horizon_exp.cell_key(cell), cell) for cell in todo],
+                  functools.partial(horizon_exp.run_cell, args))
+    folder.write_csv("horizon.csv", rows)
+    for adv in args.adversaries:
+        folder.save_figure(f"horizon_{adv}.png", plotting.horizon_figure(rows, adv, args.games))
+    significant = [r for r in rows if r["significant"] and r["gain_per_round"] > 0]
+    return _finish(folder, [
+        "[HD] long horizon: labeler_0's gain per round over truthful play (paired games, 95% CI)", "",
+        format_table(rows), "",
+        f"{len(significant)} of {len(rows)} cells: misreporting pays (CI above 0)",
+    ])

@@ -168,3 +168,15 @@ def regret_strategies() -> tuple[str, ...]:
     from .regret import STRATEGIES
 
     return STRATEGIES
+
+
+def horizon_mechanisms() -> tuple[str, ...]:
+    from .horizon import MECHANISMS
+
+    return MECHANISMS
+
+
+def horizon_adversaries() -> tuple[str, ...]:
+    from .horizon import ADVERSARIES
+
+    return ADVERSARIES

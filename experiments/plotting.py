@@ -219,3 +219,37 @@ def learning_curve_figure(rows: list[dict], rounds: int):
         legend_below(fig, handles, labels)
         fig.suptitle(f"sfe train learning curve: {len(names)} model(s)")
     return fig
+
+
+def horizon_figure(rows: list[dict], adversary: str, games: int):
+    """``sfe horizon``: heatmaps of the gain per round over (T, beta), one per mechanism (columns)
+    and ``n`` (rows), on one colour scale centred at 0; ``*`` marks cells whose CI excludes 0."""
+    sub = [r for r in rows if r["adversary"] == adversary]
+    mechs = list(dict.fromkeys(r["mechanism"] for r in sub))
+    ns, Ts, betas = (sorted({r[k] for r in sub}) for k in ("n", "T", "bias"))
+    scale = max([abs(r["gain_per_round"]) for r in sub] + [1e-12])
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(3.8 * len(mechs) + 1, 2.6 * len(ns) + 0.8), layout="constrained")
+        axes = fig.subplots(len(ns), len(mechs), squeeze=False)
+        for i, n in enumerate(ns):
+            for j, mech in enumerate(mechs):
+                ax = axes[i][j]
+                grid = np.full((len(betas), len(Ts)), np.nan)
+                marks = {}
+                for r in sub:
+                    if r["mechanism"] == mech and r["n"] == n:
+                        b, t = betas.index(r["bias"]), Ts.index(r["T"])
+                        grid[b, t], marks[b, t] = r["gain_per_round"], r["significant"]
+                image = ax.imshow(grid, cmap="RdBu_r", vmin=-scale, vmax=scale, origin="lower", aspect="auto")
+                for (b, t), significant in marks.items():
+                    ax.text(t, b, f"{grid[b, t]:.1e}{'*' if significant else ''}", ha="center", va="center",
+                            fontsize=6)
+                ax.grid(False)
+                ax.set_xticks(range(len(Ts)), [str(T) for T in Ts])
+                ax.set_yticks(range(len(betas)), [f"{b:g}" for b in betas])
+                ax.set_xlabel("horizon T")
+                ax.set_ylabel("bias beta")
+                ax.set_title(f"{mech}, n={n}")
+        fig.colorbar(image, ax=axes, shrink=0.8, label=f"gain per round (* = {CI_LEVEL}% CI excludes 0)")
+        fig.suptitle(f"{adversary} adversary (labeler_0) vs truthful: {games} paired games per cell")
+    return fig

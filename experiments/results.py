@@ -279,7 +279,7 @@ class RunFolder:
 
     def write_csv(self, name: str, rows: list[dict]) -> Path:
         buf = io.StringIO()
-        fields = list(rows[0]) if rows else []
+        fields = list(dict.fromkeys(k for row in rows for k in row))  # rows may add columns (coalition rows)
         writer = csv.DictWriter(buf, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)

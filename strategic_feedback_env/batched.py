@@ -123,6 +123,7 @@ class BatchedLabelerGame:
         self.n = self.spec_env.n
         self.max_cycles = self.spec_env.max_cycles
         self.mechanism = self.spec_env.mechanism
+        self.n_labelers, self.sybils = self.spec_env.n_labelers, self.spec_env.sybils
         for name in self.parsed_config:
             setattr(self, name, getattr(self.spec_env, name))
         self.possible_agents = list(self.spec_env.possible_agents)
@@ -137,6 +138,8 @@ class BatchedLabelerGame:
         self._low = float(np.min(self.single_action_space.low))
         self._high = float(np.max(self.single_action_space.high))
         self.backend, self.device, self.dtype = check_backend(backend, device, dtype)
+        if self.backend == "torch" and self.sybils is not None:
+            raise ValueError("sybils (false-name identities) run on the numpy backend only; use backend='numpy'")
         check_memory(self.num_games, self.n, self.report_width, deviation_profiles(self.mechanism, self.n),
                      self.device)
         if self.backend == "torch":

@@ -22,6 +22,7 @@ from strategic_feedback_env.mechanisms import Mechanism
 from strategic_feedback_env.mechanisms.validation import BOX_TOL, check_positive_int, clip_to_box
 
 from . import rendering
+from .sybils import sybil_layout
 
 
 def build_mechanism(mechanism, mechanism_params, defaults=None) -> Mechanism:
@@ -87,13 +88,16 @@ class LabelerGame(ParallelEnv):
     metadata = {"render_modes": ["human", "ansi", "rgb_array"], "is_parallelizable": True, "render_fps": 2}
     batch_shape = ()  # one game; the batched envs run the same hooks with batch_shape (B,)
 
-    def __init__(self, n_labelers: int, max_cycles: int, render_mode: str | None):
-        self.n = check_positive_int(n_labelers, "n_labelers")
+    def __init__(self, n_labelers: int, max_cycles: int, render_mode: str | None, sybils=None, sybil_of=0):
+        self.n_labelers = check_positive_int(n_labelers, "n_labelers")
+        # false-name identities (strategic_feedback_env.sybils): n counts the game's agents
+        self.sybils = sybil_layout(sybils, sybil_of, self.n_labelers)
+        self.n = self.n_labelers if self.sybils is None else self.sybils.slots
         self.max_cycles = check_positive_int(max_cycles, "max_cycles")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode
-        self.possible_agents = [f"labeler_{i}" for i in range(self.n)]
+        self.possible_agents = [f"labeler_{i}" for i in range(self.n)] if self.sybils is None else self.sybils.agents
         self.agents: list[str] = []
         self.round = 0
         self.last_round: dict | None = None

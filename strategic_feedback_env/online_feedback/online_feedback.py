@@ -44,6 +44,12 @@ min_i sum_t (s_i,t - y_t)^2``), ``social_welfare`` (sum of utilities).
   (``y = q``)
 * ``max_cycles`` [100]: rounds per episode (the horizon ``T``)
 * ``render_mode`` [None]: ``"human"`` (print), ``"ansi"`` (text) or ``"rgb_array"`` (image)
+* ``sybils`` [None]: ``k >= 1`` identities of labeler ``sybil_of`` ["labeler_0"] (false names,
+  docs/model.md §5): agents ``labeler_0 .. labeler_{n-1}`` then ``labeler_s_sybil_1 ..
+  labeler_s_sybil_{k-1}``; every identity is a new labeler with the ordinary initial weight
+  ``1 / (n + k - 1)``, sees the sybil's signal, wants its target, and is rewarded with ``1/k``
+  of the influence (:mod:`strategic_feedback_env.sybils`); ``accuracies``/``biases`` stay per
+  true labeler (length n)
 """
 
 from __future__ import annotations
@@ -95,6 +101,8 @@ class OnlineFeedbackRounds:
         self.q, self.signals, self.targets, self.y = rules.draw_round(
             self.np_random, self.batch_shape, self.accuracies, self.biases, self.outcome_model
         )
+        if self.sybils is not None:  # identities see their owner's signal and want its target
+            self.signals, self.targets = self.sybils.expand(self.signals), self.sybils.expand(self.targets)
 
     def _observations(self):
         return rules.observe(
@@ -104,7 +112,8 @@ class OnlineFeedbackRounds:
     def _resolve(self, x):
         """Play the round on the reports ``x`` ``(..., n)``: the mechanism aggregates and updates
         its weights; the running losses and the last public outcome advance. Returns the results."""
-        res = rules.resolve_round(self.mechanism, x, self.signals, self.targets, self.y)
+        shares = None if self.sybils is None else self.sybils.share
+        res = rules.resolve_round(self.mechanism, x, self.signals, self.targets, self.y, shares)
         self.weights = res["weights"]
         self.aggregate_loss_sum = self.aggregate_loss_sum + res["aggregate_loss"]
         self.labeler_loss_sums = self.labeler_loss_sums + res["labeler_loss"]
@@ -127,21 +136,24 @@ class OnlineFeedbackEnv(OnlineFeedbackRounds, LabelerGame, EzPickle):
         outcome_model="bernoulli",
         max_cycles=100,
         render_mode=None,
+        sybils=None,
+        sybil_of="labeler_0",
     ):
         EzPickle.__init__(
-            self, n_labelers, mechanism, mechanism_params, accuracies, biases, outcome_model, max_cycles, render_mode
+            self, n_labelers, mechanism, mechanism_params, accuracies, biases, outcome_model, max_cycles, render_mode,
+            sybils, sybil_of,
         )
-        super().__init__(n_labelers, max_cycles, render_mode)
+        super().__init__(n_labelers, max_cycles, render_mode, sybils, sybil_of)
         if outcome_model not in OUTCOME_MODELS:
             raise ValueError(f"outcome_model must be one of {OUTCOME_MODELS}, got {outcome_model!r}")
         self.outcome_model = outcome_model
         self.layout = OBSERVATION_LAYOUT
         if accuracies is None:
-            accuracies = np.linspace(0.05, 0.5, self.n)
-        self.accuracies = _per_labeler(accuracies, self.n, "accuracies")
+            accuracies = np.linspace(0.05, 0.5, self.n_labelers)
+        self.accuracies = _per_labeler(accuracies, self.n_labelers, "accuracies")
         if np.any(self.accuracies < 0):
             raise ValueError(f"accuracies (noise standard deviations) must be >= 0, got {accuracies!r}")
-        self.biases = _per_labeler(biases, self.n, "biases")
+        self.biases = _per_labeler(biases, self.n_labelers, "biases")
         self.mechanism = build_mechanism(mechanism, mechanism_params, defaults={"horizon": self.max_cycles})
 
     def _make_observation_space(self):

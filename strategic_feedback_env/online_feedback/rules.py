@@ -45,8 +45,11 @@ def observe(signals, targets, weights, round_fraction, last_aggregate, last_y):
     return ops.xp.stack([signals, targets, ops.xp.broadcast_to(weights, lead), *public], axis=-1)
 
 
-def resolve_round(mechanism, x, signals, targets, y):
+def resolve_round(mechanism, x, signals, targets, y, shares=None):
     """Aggregate, score and update the mechanism's weights (if it learns).
+
+    ``shares`` ``(n,)`` (sybil identities, :mod:`strategic_feedback_env.sybils`) scales each
+    labeler's influence; None means 1 for everyone.
 
     Returns per-labeler arrays ``(..., n)`` (valuation = influence ``-(x_bar - b_i)^2``,
     payment, utility, truthful_utility, gain, weight used, labeler loss ``(s_i - y)^2``) and
@@ -56,8 +59,11 @@ def resolve_round(mechanism, x, signals, targets, y):
     out, dev = mechanism._round_outcomes(reports, None, as_pair(signals))
     aggregate = out.policy[..., 0]
     influence = -((aggregate[..., None] - targets) ** 2)
+    truthful_influence = -((dev.policy[..., 0] - targets) ** 2)
+    if shares is not None:
+        influence, truthful_influence = shares * influence, shares * truthful_influence
     utilities = influence - out.payments
-    truthful_utilities = -((dev.policy[..., 0] - targets) ** 2) - dev.payments
+    truthful_utilities = truthful_influence - dev.payments
     n = x.shape[-1]
     ops = ops_for(x)
     weights_used = (ops.full(x.shape, 1.0 / n, like=x) if out.weights is None

@@ -49,6 +49,11 @@ shared: ``social_welfare`` ``sum_i w_i <theta, r_i>``, ``policy``, ``total_payme
   the same noise
 * ``max_cycles`` [10]: rounds per episode (PettingZoo's name for episode length)
 * ``render_mode`` [None]: ``"human"`` (print), ``"ansi"`` (text) or ``"rgb_array"`` (image)
+* ``sybils`` [None]: ``k >= 1`` identities of labeler ``sybil_of`` ["labeler_0"] (false names,
+  docs/model.md §5): agents ``labeler_0 .. labeler_{n-1}`` then ``labeler_s_sybil_1 ..
+  labeler_s_sybil_{k-1}``; each identity has the sybil's reward and size ``w_s / k``
+  (:mod:`strategic_feedback_env.sybils`). With ``report_size=True`` an identity reports a size
+  in ``[1, max_size]``, so a truthful split needs ``w_s >= k`` (the truthful action clips to 1).
 """
 
 from __future__ import annotations
@@ -96,20 +101,23 @@ class RewardReportRounds:
         self.fixed_sizes = None if sizes is None else self._check_sizes(sizes)
 
     def _check_sizes(self, sizes):
-        message = f"sizes must be {self.n} numbers in [1, max_size={self.max_size}], got {sizes!r}"
+        message = f"sizes must be {self.n_labelers} numbers in [1, max_size={self.max_size}], got {sizes!r}"
         try:
             w = np.asarray(sizes, dtype=np.float64)
         except (TypeError, ValueError):
             raise ValueError(message) from None
-        if w.shape != (self.n,) or not np.all(np.isfinite(w)) or np.any(w < 1) or np.any(w > self.max_size):
+        if w.shape != (self.n_labelers,) or not np.all(np.isfinite(w)) or np.any(w < 1) or np.any(w > self.max_size):
             raise ValueError(message)
         return w
 
     def _draw_types(self):
-        self.rewards, self.sizes = rules.draw_types(
-            self.np_random, (*self.batch_shape, self.n), self.K, self.reward_distribution, self.dirichlet_alpha,
-            self.normalization, self.max_size, self.fixed_sizes,
+        rewards, sizes = rules.draw_types(
+            self.np_random, (*self.batch_shape, self.n_labelers), self.K, self.reward_distribution,
+            self.dirichlet_alpha, self.normalization, self.max_size, self.fixed_sizes,
         )
+        if self.sybils is not None:  # identities copy their owner's reward and split its size
+            rewards, sizes = self.sybils.expand(rewards, -2), self.sybils.expand(sizes) * self.sybils.share
+        self.rewards, self.sizes = rewards, sizes
 
     def _start_episode(self):
         if self.mechanism.online:
@@ -123,7 +131,8 @@ class RewardReportRounds:
         if self.redraw_types == "round":
             self._draw_types()
         eps = self.input_noise
-        self.noise = self.np_random.uniform(-eps, eps, (*self.batch_shape, self.n, self.K)) if eps > 0 else None
+        noise = self.np_random.uniform(-eps, eps, (*self.batch_shape, self.n_labelers, self.K)) if eps > 0 else None
+        self.noise = noise if noise is None or self.sybils is None else self.sybils.expand(noise, -2)
 
     def _observations(self):
         return rules.observe(self.rewards, self.sizes, self.max_size, self.round / self.max_cycles, self.last_policy)
@@ -151,16 +160,18 @@ class RewardReportEnv(RewardReportRounds, LabelerGame, EzPickle):
         input_noise=0.0,
         max_cycles=10,
         render_mode=None,
+        sybils=None,
+        sybil_of="labeler_0",
     ):
         EzPickle.__init__(
             self, n_labelers, n_outcomes, mechanism, mechanism_params, normalization, reward_distribution,
             dirichlet_alpha, max_size, sizes, report_size, redraw_types, reference, input_noise, max_cycles,
-            render_mode,
+            render_mode, sybils, sybil_of,
         )
         self.K = check_positive_int(n_outcomes, "n_outcomes")
         self.max_size = check_positive_int(max_size, "max_size")
         self.report_size = bool(report_size)
-        super().__init__(n_labelers, max_cycles, render_mode)
+        super().__init__(n_labelers, max_cycles, render_mode, sybils, sybil_of)
         self._configure_types(normalization, reward_distribution, dirichlet_alpha, sizes, redraw_types, reference)
         if not 0 <= check_number(input_noise, "input_noise") <= 1:
             raise ValueError(f"input_noise must lie in [0, 1], got {input_noise!r}")

@@ -75,7 +75,8 @@ def truthful_actions(rewards, sizes, max_size, report_size):
     ops = ops_for(rewards)
     if not report_size:
         return ops.copy(rewards)
-    return ops.xp.concatenate([rewards, encode_size(sizes, max_size)[..., None]], axis=-1)
+    # clipped: a sybil identity's split size w / k may lie below the smallest report, 1
+    return ops.xp.concatenate([rewards, ops.xp.clip(encode_size(sizes, max_size), 0.0, 1.0)[..., None]], axis=-1)
 
 
 def observe(rewards, sizes, max_size, round_fraction, last_policy):

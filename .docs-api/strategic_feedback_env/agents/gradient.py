@@ -80,8 +80,9 @@ class GradientAdversary:
     def applies_to(mechanism) -> bool:
         """Whether a gradient exists: an SW-Max rule whose torch twin is differentiable (not a
         menu choice nor sampled policy gradient, docs/model.md §4)."""
-        return isinstance(mechanism, MedianOfMLEs) or (isinstance(mechanism, SocialWelfareMaximizer)
-                                                      and mechanism.differentiable)
+        if isinstance(mechanism, MedianOfMLEs):
+            return True
+        return isinstance(mechanism, SocialWelfareMaximizer) and mechanism.differentiable
 
     @staticmethod
     def why_not(mechanism) -> str:

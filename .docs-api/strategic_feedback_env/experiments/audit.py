@@ -84,10 +84,9 @@ def fixed_menu(K: int) -> np.ndarray:
 
 
 def game_of(mechanism: str) -> str:
-    """The game a mechanism is audited in: online rules (weights carried over rounds) in the
-    online-feedback game, the others (SW-Max family, also as practical cell labels
-    ``name:key=value;...``, :func:`parse_label`) in the reward-report game, and
-    ``<mechanism>@<reward model>`` in the preference game."""
+    """The game a mechanism (or a practical cell label, :func:`parse_label`) is audited in:
+    online rules (weights carried over rounds) in the online-feedback game, the others (SW-Max
+    family) in the reward-report game, and ``<mechanism>@<reward model>`` in the preference game."""
     if "@" in mechanism:
         base, model = mechanism.split("@", 1)
         if model not in REWARD_MODELS or game_of(base) != "reward_report_v0":

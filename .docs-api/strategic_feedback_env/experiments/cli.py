@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mechanisms to audit (default: all registered: sw_max, affine_maximizer, median_of_mles in the "
                         "reward-report game; average, median, online_weighted, hedge in the online game; and "
                         "<mechanism>@<per_labeler|pooled> in the preference game: sw_max and affine_maximizer on both "
-                        "fits, median_of_mles@per_labeler)")
+                        "fits, median_of_mles@per_labeler); a practical cell is <mechanism>:<key>=<value>,..., "
+                        "as --suite practical names them")
     p.add_argument("--adversaries", type=listed(one_of(audit_adversaries, "adversary"), what="adversaries"),
                    default=None,
                    help="adversaries (default: all that play each game: exaggerate, mix, size_scaling, random, "

@@ -12,8 +12,8 @@ implementation, :mod:`strategic_feedback_env.mechanisms._ops`); the maths is in 
 
 Registered names: ``sw_max``, ``affine_maximizer`` (reward-model game of [SUN]) and
 ``average``, ``median``, ``online_weighted``, ``hedge`` (online game of [HD]); ``median_of_mles``
-(docs/model.md §6, a rule on reward vectors). :func:`bt_fit`: Bradley-Terry reward fits. The [SUN]
-rules also run as in practice (docs/model.md §4): ``solver=``, ``payment=``, ``menu=``
+(docs/model.md §6, a rule on reward vectors). :func:`bt_fit`: Bradley-Terry reward fits. The
+[SUN] rules also run as in practice (docs/model.md §4): ``solver=``, ``payment=``, ``menu=``
 (:mod:`.practical`, :mod:`.solvers`, :mod:`.menus`).
 """
 

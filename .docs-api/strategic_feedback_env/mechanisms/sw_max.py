@@ -89,8 +89,8 @@ class SocialWelfareMaximizer(Mechanism):
                                        menu_size=menu_size)
 
     def _init_regularised(self, lam=1.0, regularizer="kl", reference=None, normalization=None):
-        """The parameters every regularised rule shares (also the ``__init__`` of
-        :class:`strategic_feedback_env.mechanisms.median_of_mles.MedianOfMLEs`)."""
+        """The parameters every regularised rule shares (a rule with only these four, e.g. a
+        median rule, can take this as its ``__init__`` and :meth:`_regularised_params` as ``params``)."""
         if regularizer not in REGULARIZERS:
             raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
         self.lam = check_lam(lam)
@@ -105,7 +105,7 @@ class SocialWelfareMaximizer(Mechanism):
         return self.training.differentiable
 
     def _regularised_params(self) -> dict:
-        """The parameters of :meth:`_init_regularised` (also ``MedianOfMLEs.params``)."""
+        """The parameters of :meth:`_init_regularised`."""
         return {
             "lam": self.lam,
             "regularizer": self.regularizer,
