@@ -367,6 +367,15 @@ class BatchedPreferenceReport(PreferenceReportRounds, BatchedLabelerGame):
     labeler_info_keys = ("valuation", "payment", "utility", "truthful_utility", "gain", "true_size")
     game_info_keys = ("social_welfare", "total_payment", "round")
 
+    @property
+    def report_width(self):
+        """``K (K + c) + m + 2``, ``c`` the comparisons in one fit (``m``; ``n m`` pooled, one fit
+        per deviation profile): a labeler's fit holds the ``(c, K)`` incidence and the ``(K, K)``
+        Newton system, which dominate, plus the ``(B, n, m)`` reports and two columns for the
+        per-labeler infos (the memory unit of ``batched_memory``)."""
+        comparisons = self.m if self.reward_model == "per_labeler" else self.n * self.m
+        return self.K * (self.K + comparisons) + self.m + 2
+
     def check_actions(self, actions) -> np.ndarray:
         a = super().check_actions(actions)
         if self.report == "label":
