@@ -21,7 +21,13 @@ def _all_pairs(K):
 
 
 def _scipy_mle(pairs, p, K, temperature, counts, ridge, clip):
-    """Minimise the negative BT log-likelihood with BFGS (written out independently)."""
+    """Minimise the negative BT log-likelihood with BFGS (written out independently), then solve
+    its first-order condition with MINPACK's hybrid Powell method from there: where the likelihood
+    is flat (near-separable labels: logit gaps near log(1/clip), curvature ~ clip) BFGS's line
+    search stops at "precision loss" up to ~1e-3 away in scores, as the likelihood no longer
+    changes in float64; the root finder needs only the gradient. It solves ``grad + mean(s) = 0``:
+    the likelihood's gradient sums to 0, so a root has ``(ridge + 1) sum(s) = 0``, i.e. it is the
+    mean-0 optimum, and the Jacobian ``hess + 1/K`` is invertible on a connected comparison graph."""
     q = np.clip(p, clip, 1 - clip)
 
     def nll(s):
@@ -36,8 +42,18 @@ def _scipy_mle(pairs, p, K, temperature, counts, ridge, clip):
         np.add.at(g, pairs[:, 1], -resid)
         return g + ridge * s
 
+    def hess(s):
+        d = s[pairs[:, 0]] - s[pairs[:, 1]]
+        h = np.zeros((K, K))
+        for (a, b), c in zip(pairs, counts / (2 + 2 * np.cosh(d))):  # c sigma(d) sigma(-d)
+            h[[a, b], [a, b]] += c
+            h[[a, b], [b, a]] -= c
+        return h + ridge * np.eye(K)
+
     res = scipy.optimize.minimize(nll, np.zeros(K), jac=grad, method="BFGS", options={"gtol": 1e-11, "maxiter": 5000})
-    return temperature * (res.x - res.x.min())
+    root = scipy.optimize.root(lambda s: grad(s) + s.mean(), res.x - res.x.mean(), jac=lambda s: hess(s) + 1 / K,
+                               method="hybr", options={"xtol": 1e-15})
+    return temperature * (root.x - root.x.min())
 
 
 @settings(max_examples=30, deadline=None)
