@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._ops import NumpyOps
+from ._ops import NumpyOps, torch_ops
 from .validation import as_float_array, check_number
 
 MAX_STEP = 5.0  # largest Newton step (max-norm, logit units): a trust region far from the optimum
@@ -152,9 +152,7 @@ def torch_bt_fit(pairs, probabilities, K, temperature, counts=None, ridge=0.0, c
     """
     import torch
 
-    from .differentiable import _ops
-
-    ops = _ops()
+    ops = torch_ops()
     pairs = np.asarray(pairs)
     lead = probabilities.shape[:-1]
     c_np = np.ones(tuple(lead) + pairs.shape[-2:-1]) if counts is None else np.array(np.broadcast_to(
