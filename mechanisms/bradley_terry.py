@@ -56,9 +56,14 @@ def newton_step(scores, incidence, targets, counts, ridge, gauge, ops=NumpyOps):
     xp = ops.xp
     transposed = incidence.swapaxes(-1, -2)
     d = (incidence @ scores[..., None])[..., 0]
-    win = 0.5 * (1.0 + xp.tanh(0.5 * d))  # sigma(d) without overflow
-    grad = (transposed @ (counts * (targets - win))[..., None])[..., 0] - ridge * scores
-    curvature = counts * win * (1.0 - win)
+    # sigma(-|d|) without overflow; p - sigma(d) as sigma(-d) - (1 - p) for d > 0, so residuals
+    # near 1 keep their relative accuracy (with near-separable labels the Hessian's smallest
+    # eigenvalue is ~clip^2 and an absolute 1e-16 in the gradient would move the fit by ~1e-5)
+    small = xp.exp(-xp.abs(d))
+    small = small / (1.0 + small)
+    residual = xp.where(d > 0, small - (1.0 - targets), targets - small)
+    grad = (transposed @ (counts * residual)[..., None])[..., 0] - ridge * scores
+    curvature = counts * small * (1.0 - small)
     precision = (transposed * curvature[..., None, :]) @ incidence + gauge
     if ridge:
         precision = precision + ridge * xp.eye(scores.shape[-1], dtype=scores.dtype)
