@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._ops import NumpyOps
+from ._ops import NumpyOps, is_tensor, torch_ops
 from .validation import as_float_array, check_number
 
 MAX_STEP = 5.0  # largest Newton step (max-norm, logit units): a trust region far from the optimum
@@ -56,9 +56,14 @@ def newton_step(scores, incidence, targets, counts, ridge, gauge, ops=NumpyOps):
     xp = ops.xp
     transposed = incidence.swapaxes(-1, -2)
     d = (incidence @ scores[..., None])[..., 0]
-    win = 0.5 * (1.0 + xp.tanh(0.5 * d))  # sigma(d) without overflow
-    grad = (transposed @ (counts * (targets - win))[..., None])[..., 0] - ridge * scores
-    curvature = counts * win * (1.0 - win)
+    # sigma(-|d|) without overflow; p - sigma(d) as sigma(-d) - (1 - p) for d > 0, so residuals
+    # near 1 keep their relative accuracy (with near-separable labels the Hessian's smallest
+    # eigenvalue is ~clip^2 and an absolute 1e-16 in the gradient would move the fit by ~1e-5)
+    small = xp.exp(-xp.abs(d))
+    small = small / (1.0 + small)
+    residual = xp.where(d > 0, small - (1.0 - targets), targets - small)
+    grad = (transposed @ (counts * residual)[..., None])[..., 0] - ridge * scores
+    curvature = counts * small * (1.0 - small)
     precision = (transposed * curvature[..., None, :]) @ incidence + gauge
     if ridge:
         precision = precision + ridge * xp.eye(scores.shape[-1], dtype=scores.dtype)
@@ -104,10 +109,19 @@ def check_fit_options(temperature, ridge, clip):
     return temperature, ridge, clip
 
 
-def _prepared(pairs, probabilities, K, counts, clip):
-    incidence = pair_incidence(pairs, K)
-    c = np.ones(probabilities.shape) if counts is None else np.broadcast_to(counts, probabilities.shape)
-    return incidence, np.clip(probabilities, clip, 1.0 - clip), c, null_projection(incidence, c)
+def _prepared(pairs, probabilities, K, counts, clip, ops=NumpyOps):
+    """``(incidence, clipped targets, counts, gauge)`` of the probabilities' kind (``ops``); the
+    comparison structure (incidence, gauge) is built in numpy and not differentiated, the counts
+    are used as given when they are a tensor."""
+    shape = tuple(probabilities.shape)
+    if counts is None:
+        c = ops.full(shape, 1.0, like=probabilities)
+    else:
+        c = counts if is_tensor(counts) else ops.xp.broadcast_to(ops.asarray(counts, like=probabilities), shape)
+    incidence = pair_incidence(np.asarray(pairs), K)
+    gauge = null_projection(incidence, np.broadcast_to(c.detach().cpu().numpy() if is_tensor(c) else c, shape))
+    targets = ops.xp.clip(probabilities, clip, 1.0 - clip)
+    return ops.asarray(incidence, like=probabilities), targets, c, ops.asarray(gauge, like=probabilities)
 
 
 def bt_fit(pairs, probabilities, K, temperature=1.0, counts=None, ridge=0.0, clip=1e-6, tol=1e-10, max_iter=100):
@@ -152,20 +166,10 @@ def torch_bt_fit(pairs, probabilities, K, temperature, counts=None, ridge=0.0, c
     """
     import torch
 
-    from .differentiable import _ops
-
-    ops = _ops()
-    pairs = np.asarray(pairs)
-    lead = probabilities.shape[:-1]
-    c_np = np.ones(tuple(lead) + pairs.shape[-2:-1]) if counts is None else np.array(np.broadcast_to(
-        np.asarray(counts.detach() if isinstance(counts, torch.Tensor) else counts), tuple(lead) + pairs.shape[-2:-1]))
-    t = lambda a: torch.as_tensor(a, dtype=probabilities.dtype, device=probabilities.device)  # noqa: E731
-    incidence = t(np.broadcast_to(pair_incidence(pairs, K), (*lead, pairs.shape[-2], K)).copy())
-    gauge = t(null_projection(pair_incidence(pairs, K), c_np))
-    c = counts if isinstance(counts, torch.Tensor) else t(c_np)
-    targets = torch.clamp(probabilities, clip, 1.0 - clip)
+    ops = torch_ops()
+    incidence, targets, c, gauge = _prepared(pairs, probabilities, K, counts, clip, ops)
     with torch.no_grad():
-        start = torch.zeros((*lead, K), dtype=probabilities.dtype, device=probabilities.device)
+        start = ops.zeros((*targets.shape[:-1], K), like=probabilities)
         scores = _iterate(start, incidence, targets, c, ridge, gauge, ops, tol, max_iter)
     scores = scores + newton_step(scores, incidence, targets, c, ridge, gauge, ops)
-    return temperature * (scores - scores.amin(-1, keepdim=True))
+    return temperature * (scores - ops.amin_last(scores))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._ops import NumpyOps
+from ._ops import NumpyOps, ops_for
 from .base import Mechanism, Outcome
 from .regularizers import SOLVERS
 from .sw_max import SocialWelfareMaximizer
@@ -27,8 +27,7 @@ from .validation import check_reference, check_reports, check_sizes
 
 def median_core(reports, sizes, lam, reference, regularizer, ops=NumpyOps):
     """``(policy, value)`` of the median rule on reports ``(..., n, K)`` and sizes ``(..., n)``."""
-    xp = ops.xp
-    median = xp.quantile(reports, 0.5, axis=-2)  # the mean of the middle two for even n
+    median = ops.median_rows(reports)  # the mean of the middle two for even n
     total = ops.sum_last(sizes)
     return SOLVERS[regularizer](total[..., None] * median, lam, reference, ops)
 
@@ -49,25 +48,17 @@ class MedianOfMLEs(Mechanism):
 
     def outcome(self, reports, sizes=None, reference=None) -> Outcome:
         r = check_reports(reports, self.normalization)
-        w = np.broadcast_to(check_sizes(sizes, r), r.shape[:-1])
-        ref = check_reference(self.reference if reference is None else reference, r.shape[-1])
-        policy, value = median_core(r, w, self.lam, ref, self.regularizer)
-        return Outcome(policy=policy, payments=np.zeros(w.shape), value=value)
+        ops = ops_for(r)
+        w = ops.xp.broadcast_to(check_sizes(sizes, r), r.shape[:-1])
+        ref = check_reference(self.reference if reference is None else reference, r.shape[-1], like=r)
+        policy, value = median_core(r, w, self.lam, ref, self.regularizer, ops)
+        return Outcome(policy=policy, payments=ops.zeros(w.shape, like=r), value=value)
 
 
 def torch_median_outcome(mechanism: MedianOfMLEs, reports, sizes=None, reference=None) -> Outcome:
-    """:meth:`MedianOfMLEs.outcome` in torch (gradients flow through the median to the reports
-    that are the median, and through the sizes); inputs are not validated, as in
-    :func:`strategic_feedback_env.mechanisms.differentiable.torch_outcome`."""
-    import torch
-
-    from .differentiable import _ops
-
-    K = reports.shape[-1]
-    if sizes is None:
-        sizes = torch.ones(reports.shape[:-1], dtype=reports.dtype, device=reports.device)
-    ref = mechanism.reference if reference is None else reference
-    ref = torch.as_tensor(np.full(K, 1.0 / K) if ref is None else ref, dtype=reports.dtype, device=reports.device)
-    sizes = sizes.expand(reports.shape[:-1])
-    policy, value = median_core(reports, sizes, mechanism.lam, ref, mechanism.regularizer, _ops())
-    return Outcome(policy=policy, payments=torch.zeros(sizes.shape, dtype=reports.dtype), value=value)
+    """:meth:`MedianOfMLEs.outcome` on tensors, the twin the gradient adversaries call (the same
+    code: gradients flow through the median to the reports that are the median, and through the
+    sizes)."""
+    if not isinstance(mechanism, MedianOfMLEs):
+        raise ValueError(f"torch_median_outcome needs a median_of_mles mechanism, got {mechanism!r}")
+    return mechanism.outcome(reports, sizes, reference)

@@ -52,11 +52,14 @@ run. Fed the same types and actions, the two backends agree to 1e-10 in float64
 for single flags only: the action check (one per step), the input checks an online mechanism (or
 one given its own ``normalization``) runs itself (one per checked array, up to five per step),
 and with ``reward_distribution="dirichlet"`` the gamma sampler's acceptance (one per draw).
+The preference game (``preference_report_v0``) runs on ``backend="numpy"`` only (its pair
+draws and Bradley-Terry fits are numpy code); other backends are refused.
 
 Memory
 ------
 A step allocates at most 8 ``(B, n, W)`` float64 arrays at its peak over the env's state and
-the caller's actions (``W = K + 2`` for the reward-report game, 6 for the online game; ``n``
+the caller's actions (``W = K + 2`` for the reward-report game, 6 for the online game, ``K (K + c) + m + 2`` for
+the preference game with ``c`` comparisons per fit; ``n``
 times that for ``median``); sizes whose state and step cannot fit in the memory available on
 the device are refused at construction with the memory they would need
 (:mod:`strategic_feedback_env.batched_memory`).
@@ -370,6 +373,20 @@ class BatchedPreferenceReport(PreferenceReportRounds, BatchedLabelerGame):
     labeler_info_keys = ("valuation", "payment", "utility", "truthful_utility", "gain", "true_size")
     game_info_keys = ("social_welfare", "total_payment", "round")
 
+    def __init__(self, num_games=1, seed=None, backend="numpy", device=None, dtype=None, **config):
+        if backend != "numpy":  # the pair draws and the Bradley-Terry fits are numpy code
+            raise ValueError(f"preference_report_v0 runs on backend='numpy' only, got backend={backend!r}")
+        super().__init__(num_games, seed, backend, device, dtype, **config)
+
+    @property
+    def report_width(self):
+        """``K (K + c) + m + 2``, ``c`` the comparisons in one fit (``m``; ``n m`` pooled, one fit
+        per deviation profile): a labeler's fit holds the ``(c, K)`` incidence and the ``(K, K)``
+        Newton system, which dominate, plus the ``(B, n, m)`` reports and two columns for the
+        per-labeler infos (the memory unit of ``batched_memory``)."""
+        comparisons = self.m if self.reward_model == "per_labeler" else self.n * self.m
+        return self.K * (self.K + comparisons) + self.m + 2
+
     def check_actions(self, actions) -> np.ndarray:
         a = super().check_actions(actions)
         if self.report == "label":
@@ -377,6 +394,7 @@ class BatchedPreferenceReport(PreferenceReportRounds, BatchedLabelerGame):
         return a
 
     def truthful_actions(self):
+        require_reset(self._started, "truthful_actions()")
         return self.truthful.copy()
 
     def _play_round(self, actions):

@@ -3,7 +3,9 @@
 Unit: the ``(B, n, W)`` float64 array of ``B`` games with ``n`` labelers and width ``W`` (the
 games' ``report_width``: ``K + 2`` for the reward-report game, the ``(B, n, K)`` reports plus two
 columns for its dozen per-labeler ``(B, n)`` infos, which dominate at small ``K``; 6 for the
-online game, its observation width and widest array).
+online game, its observation width and widest array; ``K (K + c) + m + 2`` for the preference
+game, whose Bradley-Terry fits hold a ``(c, K)`` incidence and a ``(K, K)`` Newton system per
+labeler for ``c`` comparisons: ``m``, or ``n m`` for the pooled fit of each deviation profile).
 
 * A step (the terminal step's reset included) allocates at most :data:`PEAK_FACTOR` units at
   its peak over what was live before the call (the env's state and the caller's actions):

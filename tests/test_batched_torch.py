@@ -169,7 +169,8 @@ def test_a_size_that_cannot_fit_is_refused_before_allocation():
                                          ("reward_report_v0", {"n_outcomes": 5, "report_size": True,
                                                                "mechanism_params": {"regularizer": "chi2"}}),
                                          ("reward_report_v0", {"n_outcomes": 4, "mechanism": "median"}),
-                                         ("online_feedback_v0", {})])
+                                         ("online_feedback_v0", {}), ("preference_report_v0", {"n_outcomes": 5}),
+                                         ("preference_report_v0", {"n_outcomes": 4, "reward_model": "pooled"})])
 def test_numpy_step_peak_stays_within_the_bound(game, config):
     """What a step allocates at its peak over what was live before it (a round, then the
     terminal round with its reset), and what the env and the actions hold before it."""

@@ -220,6 +220,13 @@ def test_batched_games_are_independent_and_vector_envs_run():
         assert o.shape == o2.shape and r.shape == (venv.num_envs,) and "gain" in infos[0]
 
 
+def test_batched_game_refuses_the_torch_backend_and_truthful_actions_before_reset():
+    with pytest.raises(ValueError, match="backend='numpy' only"):
+        make_batched("preference_report_v0", num_games=2, backend="torch", **SMALL)
+    with pytest.raises(RuntimeError, match=r"call reset\(\) before truthful_actions\(\)"):
+        make_batched("preference_report_v0", num_games=2, **SMALL).truthful_actions()
+
+
 # -- bad input ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, pattern", [
     ({"pairs": 7}, r"pairs must be 'all' or at most K \(K - 1\) / 2 = 6"),
