@@ -273,6 +273,12 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
                                    [b[1] for b in baseline],
                                    sum(int(b[2].sum()) for b in baseline) if has_ir else None, scale, tolerance))
     for adv in names:
+        if adv == "gradient" and not GradientAdversary.applies_to(game_env.mechanism):
+            why = GradientAdversary.why_not(game_env.mechanism)
+            result.labelers += [{**not_applicable_row(adv, agent, why), "baseline": ALL_TRUTHFUL} for agent in focal]
+            result.overall.append({**not_applicable_row(adv, labelers_label(focal, agents), why),
+                                   "baseline": ALL_TRUTHFUL})
+            continue
         if isinstance(adv, str) and adv in GROUP_ADVERSARIES:
             from .group_audit import group_rows
 
