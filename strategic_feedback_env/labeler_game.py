@@ -15,6 +15,8 @@ import gymnasium
 import numpy as np
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
+from pettingzoo.utils import wrappers
+from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 from pettingzoo.utils.wrappers import BaseWrapper
 
 from strategic_feedback_env import mechanisms
@@ -73,6 +75,27 @@ class CheckedActions(BaseWrapper):
         if not (action is None and (self.terminations[agent] or self.truncations[agent])):
             action = self.unwrapped.check_action(agent, action)
         super().step(action)
+def pettingzoo_constructors(game_class):
+    """PettingZoo's three constructors of a game class: ``parallel_env(**config)`` (the
+    ParallelEnv), ``raw_env(**config)`` (unwrapped AEC: labelers act in turn, the round resolves
+    after the last) and ``env(**config)`` (that AEC env with PettingZoo's order check and each
+    action checked as the ParallelEnv checks it, :class:`CheckedActions`)."""
+
+    def parallel_env(**config):
+        """The game as a PettingZoo ParallelEnv."""
+        return game_class(**config)
+
+    def raw_env(**config):
+        """The game as an unwrapped AEC env (labelers act in turn; the round resolves after the last)."""
+        return parallel_to_aec_wrapper(game_class(**config))
+
+    def env(**config):
+        """The AEC env with PettingZoo's order check and each action checked as the ParallelEnv checks it."""
+        return wrappers.OrderEnforcingWrapper(CheckedActions(raw_env(**config)))
+
+    return parallel_env, raw_env, env
+
+
 def _blank(value):
     """Zero in the type and shape of an info value."""
     return np.zeros_like(value) if isinstance(value, np.ndarray) else type(value)(0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategic_feedback_env import SingleLabelerEnv, online_feedback_v0, reward_report_v0
+from strategic_feedback_env import SingleLabelerEnv, online_feedback_v0, preference_report_v0, reward_report_v0
 
 GAMES = {
     "reward_report": (reward_report_v0, {"n_labelers": 3, "n_outcomes": 4, "max_cycles": 4}),
@@ -141,6 +141,20 @@ def test_aec_wrapper_rejects_out_of_bounds_and_order():
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"action of labeler_0 must lie in \[0, 1\], got min 2, max 2"):
         env.step(np.full(3, 2.0))  # the ParallelEnv's own check, as the README promises
+
+
+@pytest.mark.parametrize("module, cfg, bad, match", [
+    (online_feedback_v0, {"n_labelers": 2}, np.array([1.5]), r"action of labeler_0 must lie in \[0, 1\]"),
+    (preference_report_v0, {"n_labelers": 2, "n_outcomes": 3}, np.full(3, -0.5), r"action of labeler_0 must lie"),
+    (preference_report_v0, {"n_labelers": 2, "n_outcomes": 3, "report": "label"}, np.array([0.0, 0.5, 1.0]),
+     "labels must be 0 or 1"),
+])
+def test_every_games_aec_env_raises_the_parallel_envs_value_error(module, cfg, bad, match):
+    env = module.env(**cfg)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=match):
+        env.step(bad)
+    assert env.agent_selection == "labeler_0"  # the rejected action changed nothing
 
 
 # -- configuration -------------------------------------------------------------------------------

@@ -57,13 +57,11 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import EzPickle
-from pettingzoo.utils import wrappers
-from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
 from strategic_feedback_env.mechanisms._ops import ops_for
 from strategic_feedback_env.mechanisms.validation import as_float_array
 
-from ..labeler_game import CheckedActions, LabelerGame, build_mechanism, require_reset
+from ..labeler_game import LabelerGame, build_mechanism, pettingzoo_constructors, require_reset
 from . import rules
 from .rules import OBSERVATION_LAYOUT
 
@@ -183,16 +181,4 @@ class OnlineFeedbackEnv(OnlineFeedbackRounds, LabelerGame, EzPickle):
         return res["utility"], agent_infos, shared
 
 
-def parallel_env(**config) -> OnlineFeedbackEnv:
-    """The game as a PettingZoo ParallelEnv."""
-    return OnlineFeedbackEnv(**config)
-
-
-def raw_env(**config):
-    """The game as an unwrapped AEC env (labelers act in turn; the round resolves after the last)."""
-    return parallel_to_aec_wrapper(OnlineFeedbackEnv(**config))
-
-
-def env(**config):
-    """The AEC env with PettingZoo's order check and each action checked as the ParallelEnv checks it."""
-    return wrappers.OrderEnforcingWrapper(CheckedActions(raw_env(**config)))
+parallel_env, raw_env, env = pettingzoo_constructors(OnlineFeedbackEnv)

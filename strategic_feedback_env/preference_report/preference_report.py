@@ -64,13 +64,11 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import EzPickle
-from pettingzoo.utils import wrappers
-from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
 from strategic_feedback_env.mechanisms.bradley_terry import check_fit_options
 from strategic_feedback_env.mechanisms.validation import check_positive_int
 
-from ..labeler_game import LabelerGame, build_mechanism
+from ..labeler_game import LabelerGame, build_mechanism, pettingzoo_constructors
 from ..reward_report import rules as rr_rules
 from ..reward_report.reward_report import RewardReportRounds
 from . import rules
@@ -178,6 +176,12 @@ class PreferenceReportEnv(PreferenceReportRounds, LabelerGame, EzPickle):
             return BinaryLabels(self.m)
         return spaces.Box(0.0, 1.0, shape=(self.m,), dtype=np.float64)
 
+    def check_action(self, agent, action):
+        a = super().check_action(agent, action)
+        if self.report == "label":
+            check_labels(a)
+        return a
+
     def _action_matrix(self, actions):
         matrix = super()._action_matrix(actions)
         if self.report == "label":
@@ -195,16 +199,4 @@ class PreferenceReportEnv(PreferenceReportRounds, LabelerGame, EzPickle):
         return res["utility"], agent_infos, shared
 
 
-def parallel_env(**config) -> PreferenceReportEnv:
-    """The game as a PettingZoo ParallelEnv."""
-    return PreferenceReportEnv(**config)
-
-
-def raw_env(**config):
-    """The game as an unwrapped AEC env (labelers act in turn; the round resolves after the last)."""
-    return parallel_to_aec_wrapper(PreferenceReportEnv(**config))
-
-
-def env(**config):
-    """The AEC env with PettingZoo's standard wrappers (bounds and order checks)."""
-    return wrappers.OrderEnforcingWrapper(wrappers.AssertOutOfBoundsWrapper(raw_env(**config)))
+parallel_env, raw_env, env = pettingzoo_constructors(PreferenceReportEnv)
