@@ -64,3 +64,5 @@ def test_main_rewrites_the_excerpt_and_copies_the_figure_of_its_own_run(tmp_path
     assert f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}" in text and "cores" in text
     assert "profitable misreport: +2.25" in text and "-1.5" not in text
     assert (tmp_path / readme_excerpts.FIGURE).read_bytes() == b"png of this run"
+    with open(tmp_path / readme_excerpts.TABLE, newline="") as fh:
+        assert list(csv.DictReader(fh)) == [{k: str(v) for k, v in row.items()} for row in ROWS]
