@@ -169,10 +169,7 @@ class CoalitionGradientAdversary(GradientAdversary):
                                               game.max_size, game.sizes)
         br = self.best_response(game.mechanism, reports, sizes, idx, game.rewards[idx], game.sizes[idx],
                                 game.normalization, game.report_size, game.max_size, game.reference, game.noise)
-        action = br.report / (br.report.max(-1, keepdims=True) if game.normalization == "sum" else 1.0)
-        if game.report_size:
-            action = np.concatenate([action, rules.encode_size(br.size, game.max_size)[:, None]], axis=-1)
-        action = np.clip(action, 0.0, 1.0)
+        action = rules.encode_actions(br.report, br.size, game.normalization, game.report_size, game.max_size)
         return {a: action[j] for j, a in enumerate(agents)}
 
 

@@ -232,10 +232,7 @@ class GradientAdversary:
                                               game.max_size, game.sizes)
         br = self.best_response(game.mechanism, reports, sizes, i, game.rewards[i], game.sizes[i],
                                 game.normalization, game.report_size, game.max_size, game.reference, game.noise)
-        action = br.report / (br.report.max() if game.normalization == "sum" else 1.0)
-        if game.report_size:
-            action = np.append(action, rules.encode_size(br.size, game.max_size))
-        return np.clip(action, 0.0, 1.0)
+        return rules.encode_actions(br.report, br.size, game.normalization, game.report_size, game.max_size)
 
 
 class MyopicOnlineAdversary:

@@ -70,6 +70,16 @@ def decode_actions(actions, K, normalization, report_size, max_size, true_sizes)
     return reports, sizes
 
 
+def encode_actions(reports, sizes, normalization, report_size, max_size):
+    """Reports ``(..., K)`` and sizes ``(...)`` -> the actions in ``[0, 1]`` that report them: the
+    inverse of :func:`decode_actions` (sum-normalised reports are sent scaled to maximum 1, which
+    the env normalises back)."""
+    action = reports / reports.max(-1, keepdims=True) if normalization == "sum" else reports
+    if report_size:
+        action = np.concatenate([action, np.asarray(encode_size(sizes, max_size))[..., None]], axis=-1)
+    return np.clip(action, 0.0, 1.0)
+
+
 def truthful_actions(rewards, sizes, max_size, report_size):
     """The action that reports the type exactly."""
     ops = ops_for(rewards)
