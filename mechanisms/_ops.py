@@ -165,6 +165,13 @@ class NumpyOps:
         return a - b
 
     @staticmethod
+    def rsub(a, b):
+        """``b - a``, reusing ``a``."""
+        if _reusable(a, b):
+            return np.subtract(b, a, out=a)
+        return b - a
+
+    @staticmethod
     def imul(a, b):
         """``a * b`` (== ``b * a`` bit for bit), reusing ``a``."""
         if _reusable(a, b):
@@ -354,6 +361,9 @@ class TorchOps:
 
     def isub(self, a, b):
         return a.sub_(b) if self._reusable(a, b) else a - b
+
+    def rsub(self, a, b):
+        return self.xp.sub(b, a, out=a) if self._reusable(a, b) else b - a
 
     def imul(self, a, b):
         return a.mul_(b) if self._reusable(a, b) else a * b

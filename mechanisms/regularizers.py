@@ -8,6 +8,8 @@ and a full-support reference policy ``ref`` broadcastable to ``S``, and returns
     value  = max   _{theta in simplex} <theta, S> - lam * D(theta || ref)
 
 The formulas are written against :mod:`strategic_feedback_env.mechanisms._ops` so numpy and torch share them.
+``overwrite=True`` says ``S`` is a fresh temporary the caller gives up: KL builds its logits in
+``S``'s memory (chi2 and tv read ``S`` to the end and leave it as it is).
 
 * KL: ``theta ∝ ref * exp(S / lam)`` and ``value = lam * log Z`` (log-sum-exp, no overflow).
 * chi2: ``D = sum_x ref(x) (theta(x)/ref(x) - 1)^2``. KKT gives
@@ -25,26 +27,27 @@ from ._ops import NumpyOps
 REGULARIZERS = ("kl", "chi2", "tv")
 
 
-def solve_kl(S, lam, ref, ops=NumpyOps):
+def solve_kl(S, lam, ref, ops=NumpyOps, overwrite=False):
     # Shift by max S before dividing by lam: otherwise log(ref) is added to S / lam (up to
     # ~1e12) and rounded away, so tied outcomes are split wrongly and the policy's sum drifts.
     top = ops.amax_last(S)  # = xp.amax(S, axis=-1, keepdims=True), exact
-    logits = _kl_logits(S, top, lam, ref, ops)
+    logits = _kl_logits(S, top, lam, ref, ops, overwrite)
     log_z = ops.logsumexp(logits)
     policy = ops.iexp(ops.isub(logits, log_z[..., None]))  # exp(logits - log_z), in logits' memory
     return policy, top[..., 0] + (log_z if lam == 1.0 else lam * log_z)  # 1.0 * x == x: skip a pass
 
 
-def _kl_logits(S, top, lam, ref, ops):
-    """``log(ref) + (S - top) / lam`` in one fresh array (``x / 1.0 == x``: that pass is skipped;
-    ``a + b == b + a`` bit for bit, so adding ``log(ref)`` last into the same buffer is exact)."""
-    shifted = S - top
+def _kl_logits(S, top, lam, ref, ops, overwrite=False):
+    """``log(ref) + (S - top) / lam`` in one fresh array, or in ``S``'s memory with ``overwrite``
+    (``x / 1.0 == x``: that pass is skipped; ``a + b == b + a`` bit for bit, so adding
+    ``log(ref)`` last into the same buffer is exact)."""
+    shifted = ops.isub(S, top) if overwrite else S - top
     if lam != 1.0:
         shifted = ops.idiv(shifted, lam)
     return ops.iadd(shifted, ops.xp.log(ref))
 
 
-def solve_chi2(S, lam, ref, ops=NumpyOps):
+def solve_chi2(S, lam, ref, ops=NumpyOps, overwrite=False):
     # Temporaries are released (or written over, ops.i*) as soon as they are used: the batched
     # envs call this on (B, n, K) scores; the values are those of the plain expressions.
     xp = ops.xp
@@ -71,7 +74,7 @@ def solve_chi2(S, lam, ref, ops=NumpyOps):
     return policy, xp.sum(policy * S, axis=-1) - lam * penalty
 
 
-def solve_tv(S, lam, ref, ops=NumpyOps):
+def solve_tv(S, lam, ref, ops=NumpyOps, overwrite=False):
     xp = ops.xp
     ref = ref + xp.zeros_like(S)
     top = ops.amax_last(S)  # = xp.amax(S, axis=-1, keepdims=True), exact

@@ -37,11 +37,11 @@ def welfare_and_leave_one_out(weighted, lam, reference, regularizer, with_paymen
     the leave-one-out scores ``S - w_i r_i`` ``(..., n, K)`` and ``value_without = V(without)``."""
     scores = ops.sum_rows(weighted)
     policy, value = SOLVERS[regularizer](scores, lam, reference, ops)
-    without = scores[..., None, :] - weighted
     if not with_payments:
-        return policy, value, None, without, None
+        return policy, value, None, ops.rsub(weighted, scores[..., None, :]), None
+    own = ops.sum_last(weighted * policy[..., None, :])  # w_i <theta*, r_i>
+    without = ops.rsub(weighted, scores[..., None, :])  # S - w_i r_i, in weighted's memory
     value_without = VALUE_SOLVERS[regularizer](without, lam, reference[..., None, :], ops)
-    own = ops.sum_last(ops.imul(weighted, policy[..., None, :]))  # w_i <theta*, r_i>
     return policy, value, value_without - value[..., None] + own, without, value_without
 
 
@@ -156,12 +156,14 @@ class SocialWelfareMaximizer(Mechanism):
 
     def _deviation_outcomes(self, without, value_without, alt, alt_w, ref, ops=NumpyOps) -> Outcome:
         """Labeler ``i`` alone reports ``(alt_i, alt_w_i)`` on top of the leave-one-out scores
-        ``without`` (a fresh array, consumed) whose values are ``value_without``."""
-        alt_weighted = alt_w[..., None] * alt
-        policy, value = SOLVERS[self.regularizer](ops.iadd(without, alt_weighted), self.lam, ref[..., None, :], ops)
+        ``without`` (a fresh array, consumed) whose values are ``value_without``. The deviation
+        scores are solved in ``without``'s memory and ``w'_i r'_i`` is formed again for the
+        payments (the same numbers), so at most two ``(..., n, K)`` temporaries live at once."""
+        scores = ops.iadd(without, alt_w[..., None] * alt)
+        policy, value = SOLVERS[self.regularizer](scores, self.lam, ref[..., None, :], ops, overwrite=True)
         if not self.has_payments:
             return Outcome(policy=policy, payments=ops.zeros(policy.shape[:-1], like=policy), value=value)
-        payments = value_without - value + sum_last(ops.imul(alt_weighted, policy))
+        payments = value_without - value + sum_last(ops.imul(alt_w[..., None] * alt, policy))
         return Outcome(policy=policy, payments=payments, value=value)
 
     def _round_outcomes(self, reports, sizes, alt_reports, alt_sizes=None, reference=None):

@@ -234,6 +234,7 @@ class BatchedLabelerGame:
         infos["round"] = self._round_numbers()
         if done:
             infos["final_observation"] = obs
+            self._end_episode(infos, obs)
             self._new_episode()
             obs = self._observations()
         B = self.num_games
@@ -257,6 +258,10 @@ class BatchedLabelerGame:
         pass
 
     # -- hooks ---------------------------------------------------------------------
+    def _end_episode(self, infos, final_observation):
+        """Before the terminal step's reset: let go of the episode's state that ``infos`` or
+        ``final_observation`` already hold, so the new episode's draws do not add to it."""
+
     def _start_episode(self):
         raise NotImplementedError
 
@@ -309,15 +314,22 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
         infos = {k: res[k] for k in ("valuation", "payment", "utility", "truthful_utility", "gain",
                                      "social_welfare", "total_payment")}
         # Copies where the array is (or may be) env state, so callers cannot alias it. With
-        # redraw_types="round" the types are replaced by fresh arrays before step() returns (the
-        # next round or episode draws new ones), so this round's arrays are handed over as they are.
-        handover = self.redraw_types == "round"
+        # redraw_types="round", and on an episode's last round, the types are replaced by fresh
+        # arrays before step() returns (the next round or episode draws new ones), so this round's
+        # arrays are handed over as they are.
+        handover = self.redraw_types == "round" or self.round + 1 >= self.max_cycles
         ops = self.ops
         infos.update(policy=ops.copy(res["policy"]), report=reports,
                      reported_size=ops.copy(ops.xp.broadcast_to(reported_sizes, (self.num_games, self.n))),
                      true_reward=self.rewards if handover else ops.copy(self.rewards),
                      true_size=self.sizes if handover else ops.copy(self.sizes))
         return res["utility"], infos
+
+    def _end_episode(self, infos, final_observation):
+        """``true_reward`` becomes the view ``final_observation[..., :K]`` of the same numbers, so the
+        old rewards are freed before the new episode draws its own (one ``(B, n, K)`` array less)."""
+        infos["true_reward"] = final_observation[..., self.layout["reward"]]
+        self.rewards = None
 
 
 class BatchedOnlineFeedback(OnlineFeedbackRounds, BatchedLabelerGame):

@@ -120,8 +120,8 @@ class RewardReportRounds:
     def _start_episode(self):
         if self.mechanism.online:
             self.mechanism.reset(self.n, self.batch_shape, like=self.reference)
-        ops = ops_for(self.reference)
-        self.last_policy = ops.copy(ops.xp.broadcast_to(self.reference, (*self.batch_shape, self.K)))
+        # a read-only broadcast view: the observations copy it and every round replaces it
+        self.last_policy = ops_for(self.reference).xp.broadcast_to(self.reference, (*self.batch_shape, self.K))
         if self.redraw_types == "episode":
             self._draw_types()
 
