@@ -7,11 +7,9 @@
   TorchRL's ``PettingZooWrapper`` over the ParallelEnv, both driven by ``env.rollout`` with
   random actions from the action spec (labeler-steps/s, same process);
 * peak memory of a step, the terminal step's reset included, per element of the ``(B, n, K)``
-  float64 array: numpy by tracemalloc, torch on the CPU by the process's peak resident set
-  (``VmHWM``, reset through ``/proc/self/clear_refs``; in the full run the ``(B, n, K)`` arrays
-  are over glibc's 32 MiB mmap threshold, so they come from and go back to the system; the
-  quick run's smaller ones may reuse freed pages and read low), on the GPU by the CUDA
-  allocator;
+  float64 array: numpy by tracemalloc, torch on the CPU by the running total of the allocation
+  and free events that torch's profiler records (every allocation, also those inside an
+  operator), on the GPU by the CUDA allocator;
 * scaling of the torch backend: seconds per element of ``n K`` (B=1, K=10, n growing), and its
   ratio to the cost at ``n K = 1e4``.
 
@@ -20,7 +18,10 @@ torch runs with one thread (as numpy does) so the ratios compare the same CPU ti
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+import sys
 import time
 import tracemalloc
 
@@ -89,12 +90,35 @@ def _torchrl_rows(steps, seed, progress):
     return rows
 
 
-def _rss_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
+@contextlib.contextmanager
+def _quiet_stderr():
+    """File descriptor 2 sent to /dev/null (the profiler's C++ side logs its start and stop there)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _torch_cpu_peak(step):
+    """The peak of torch's CPU allocations during ``step()`` over what was allocated before it: the
+    running total of the profiler's memory events (``+bytes`` per allocation, ``-bytes`` per free)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        result = step()
+    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                    key=lambda e: e.start_ns())
+    total = peak = 0
+    for e in events:
+        total += e.nbytes()
+        peak = max(peak, total)
+    del result
+    return peak
 
 
 def _step_peaks(env, actions, measure):
@@ -145,13 +169,7 @@ def _memory_rows(B, progress, seed, n=5, K=10):
         gc.collect()
         if device == "cpu":
             def measure(step):
-                before = _rss_kib("VmRSS") * 1024
-                with open("/proc/self/clear_refs", "w") as f:
-                    f.write("5")  # resets VmHWM to the current RSS
-                result = step()
-                peak = _rss_kib("VmHWM") * 1024 - before
-                del result
-                return _held_bytes(env, actions), peak
+                return _held_bytes(env, actions), _torch_cpu_peak(step)
         else:
             def measure(step):
                 torch.cuda.synchronize()
@@ -166,7 +184,7 @@ def _memory_rows(B, progress, seed, n=5, K=10):
         actions = torch.rand(env.action_space.shape, dtype=torch.float64, device=device)
         env.reset()
         held, peak = _step_peaks(env, actions, measure)
-        rows.append({"backend": f"torch ({name})", "measured_by": "VmHWM" if device == "cpu" else "CUDA allocator",
+        rows.append({"backend": f"torch ({name})", "measured_by": "profiler" if device == "cpu" else "CUDA allocator",
                      "held": held / unit, "step_peak": peak / unit})
         del env, actions
     for r in rows:

@@ -57,12 +57,15 @@ draws and Bradley-Terry fits are numpy code); other backends are refused.
 
 Memory
 ------
-A step allocates at most 8 ``(B, n, W)`` float64 arrays at its peak over the env's state and
-the caller's actions (``W = K + 2`` for the reward-report game, 6 for the online game, ``K (K + c) + m + 2`` for
-the preference game with ``c`` comparisons per fit; ``n``
-times that for ``median``); sizes whose state and step cannot fit in the memory available on
-the device are refused at construction with the memory they would need
-(:mod:`strategic_feedback_env.batched_memory`).
+The env's state and the caller's actions hold at most 3 ``(B, n, W)`` float64 arrays before a
+step, and with what the step allocates at its peak (the terminal step's reset included) at most
+8 (``W = K + 2`` for the reward-report game, 6 for the online game, ``K (K + c) + m + 2`` for
+the preference game with ``c`` comparisons per fit; ``3 + 5 n`` for ``median``, which runs ``n``
+deviation profiles); sizes whose state and step cannot fit in the memory available on the
+device are refused at construction with the memory they would need
+(:mod:`strategic_feedback_env.batched_memory`). On the terminal step of the reward-report game
+``infos["true_reward"]`` is the view ``infos["final_observation"][..., :K]`` (the same numbers:
+the old rewards are let go before the new episode draws its own).
 
 Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 2.4-2.6 million
 labeler-steps/s on one core (``sfe bench``). The short-axis reductions use the bit-identical
@@ -287,8 +290,9 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
 
     Infos (arrays): per labeler ``(B, n)``: ``valuation``, ``payment``, ``utility``,
     ``truthful_utility``, ``gain``, ``reported_size``, ``true_size``; ``report`` and
-    ``true_reward`` ``(B, n, K)``; shared ``social_welfare``, ``total_payment`` ``(B,)`` and
-    ``policy`` ``(B, K)``; ``round`` ``(B,)``; ``final_observation`` on the last round.
+    ``true_reward`` ``(B, n, K)`` (on the last round a view of ``final_observation``); shared
+    ``social_welfare``, ``total_payment`` ``(B,)`` and ``policy`` ``(B, K)``; ``round`` ``(B,)``;
+    ``final_observation`` on the last round.
     """
 
     scalar_class = RewardReportEnv

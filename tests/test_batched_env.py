@@ -274,3 +274,25 @@ def test_info_arrays_do_not_alias_state_when_types_are_handed_over():
         assert np.array_equal(env.truthful_actions(), truthful)
         assert env.rewards.min() >= 0 and env.sizes.min() >= 1
         assert not np.shares_memory(infos["true_size"], infos["reported_size"])
+
+
+def test_terminal_step_infos_do_not_alias_the_new_episode():
+    """On the last round the old types are handed over (``true_reward`` is the view
+    ``final_observation[..., :K]`` of the same numbers); writing into any returned array leaves
+    the new episode's state as it was."""
+    from strategic_feedback_env.batched import BatchedRewardReport
+
+    for redraw in ("round", "episode"):
+        env = BatchedRewardReport(num_games=3, seed=0, redraw_types=redraw, max_cycles=1, n_outcomes=4)
+        env.reset()
+        old = env.rewards.copy()
+        obs, rewards, _, _, infos = env.step(np.full(env.action_space.shape, 0.5))
+        assert np.array_equal(infos["true_reward"], old)
+        assert np.array_equal(infos["final_observation"][..., :4], old)
+        state = env.rewards.copy(), env.sizes.copy(), env.last_policy.copy()
+        for value in (obs, rewards, *(v for v in infos.values() if isinstance(v, np.ndarray))):
+            if value.flags.writeable:
+                value[...] = -1
+        assert np.array_equal(env.rewards, state[0]) and np.array_equal(env.sizes, state[1])
+        assert np.array_equal(env.last_policy, state[2])
+        assert np.array_equal(env._observations()[..., :4], state[0])

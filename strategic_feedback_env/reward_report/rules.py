@@ -96,8 +96,7 @@ def observe(rewards, sizes, max_size, round_fraction, last_policy):
     ops = ops_for(rewards)
     obs = ops.empty((*lead, 2 * K + 2), like=rewards)
     obs[..., :K] = rewards
-    obs[..., K] = sizes
-    obs[..., K] /= max_size  # = sizes / max_size, without a temporary
+    ops.xp.divide(sizes, max_size, out=obs[..., K])  # sizes / max_size, without a temporary
     obs[..., K + 1] = ops.asarray(round_fraction, like=rewards)[..., None]
     obs[..., K + 2:] = last_policy[..., None, :]
     return obs
