@@ -20,7 +20,7 @@ labeler for ``c`` comparisons: ``m``, or ``n m`` for the pooled fit of each devi
   the new observation (``2K + 2`` columns each; ``true_reward`` is a view of the final one), the
   new rewards, the ``(B, K)`` policy and eight ``(B, n)`` arrays (the infos and the new sizes):
   ``(7 + 1/n) K + 12`` columns' worth, 8.4 ``(B, n, K)`` arrays at ``n = 5, K = 10`` (7.0 units);
-  the returned arrays alone are ``(6 + 1/n) K + 11`` of them.
+  the returned arrays alone are ``(5 + 1/n) K + 11`` of them.
 
 Checked by tests/test_batched_torch.py (tracemalloc) and reported by ``sfe bench`` (tracemalloc
 for numpy; torch's profiler's allocation events for torch on the CPU; the CUDA allocator's
