@@ -7,7 +7,8 @@
   Kolmogorov-Smirnov tests against numpy draws, fixed seeds);
 * validation: bad backends, devices, dtypes and actions are ValueErrors that leave the state;
 * a size whose step cannot fit in memory is refused before anything is allocated, with the
-  memory it would need; the measured peak of a step stays within that bound.
+  memory it would need; the state, the actions and a step's measured peak stay within that
+  bound (numpy by tracemalloc, torch on the CPU by the profiler's allocation events).
 """
 
 from __future__ import annotations
@@ -198,6 +199,22 @@ def test_numpy_step_peak_stays_within_the_bound(game, config):
     assert max(held) <= batched_memory.HELD_FACTOR * unit, [h / unit for h in held]
     assert max(totals) <= batched_memory.bound_bytes(B, n, env.report_width, profiles), [t / unit for t in totals]
     assert batched_memory.bound_bytes(B, n, env.report_width) == 8 * unit  # the issue's bound
+
+
+@pytest.mark.parametrize("config", [{"n_outcomes": 10}, {"n_outcomes": 3, "input_noise": 0.1}])
+def test_torch_cpu_step_peak_stays_within_the_bound(config):
+    """The same bound on the torch backend, counted from the allocation events of torch's profiler
+    (as ``sfe bench`` does)."""
+    from strategic_feedback_env.experiments.bench_torch import _held_bytes, _torch_cpu_peak
+
+    B, n = 2000, 5
+    env = make_batched("reward_report_v0", B, seed=0, backend="torch", n_labelers=n, max_cycles=2, **config)
+    actions = torch.rand(env.action_space.shape, dtype=torch.float64)
+    env.reset()
+    totals = [_held_bytes(env, actions) + _torch_cpu_peak(lambda: env.step(actions)) for _ in range(2)]
+    unit = batched_memory.unit_bytes(B, n, env.report_width)
+    assert max(totals) <= batched_memory.bound_bytes(B, n, env.report_width), [t / unit for t in totals]
+    assert min(totals) >= 4 * unit  # the count sees the step's arrays: the observations alone are ~2 units
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the GPU path is not exercised here")
