@@ -16,7 +16,7 @@ The learning names are imported on first use (they load stable-baselines3 and to
 
 from .coalition import CoalitionGradientAdversary, CoalitionMyopicAdversary
 from .dsic_audit import AuditResult, adversary_names, audit
-from .gradient import BestResponse, GradientAdversary, MyopicOnlineAdversary
+from .gradient import BestResponse, GradientAdversary, InterimGradientAdversary, MyopicOnlineAdversary
 from .preference_gradient import PreferenceGradientAdversary
 from .policies import (
     POLICIES,
@@ -57,6 +57,7 @@ __all__ = [
     "Extreme",
     "GameSpec",
     "GradientAdversary",
+    "InterimGradientAdversary",
     "InvertOthersTop",
     "LabelerPolicy",
     "Mix",

@@ -1,9 +1,13 @@
 """How far to trust a learned adversary's verdict: its gain as a share of the white-box gain.
 
 A learner that found nothing is only evidence of DSIC if it would have found what is there.
-Wherever a white-box best response ran on the same episodes (the gradient adversary in the
-reward-report game, the myopic one in the online game), :func:`calibrate` sets each learned
-adversary's ``white_box_share = gain / white-box gain`` and states it in the verdict; a
+Wherever a white-box best response ran on the same episodes, :func:`calibrate` sets each learned
+adversary's ``white_box_share = gain / white-box gain`` and states it in the verdict. The
+reference is the white box with the learner's information where it ran: ``interim`` (the
+reward-report game's best response to the prior over the others' types,
+:class:`~strategic_feedback_env.agents.gradient.InterimGradientAdversary`), else the ex-post
+one (``gradient``, which answers the others' actual reports, or ``myopic`` in the online game);
+the row's ``white_box`` column names it. A
 learner below ``threshold`` (default 0.9) that did not itself find a profitable misreport gets
 the verdict "inconclusive", not "no profitable misreport found". Where the white box cannot
 run (``n/a``: menus, policy gradient) the verdict says it is uncalibrated (docs/model.md §3, §4).
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-WHITE_BOX_NAMES = ("gradient", "myopic")
+WHITE_BOX_NAMES = ("interim", "gradient", "myopic")  # the first one present is the reference
 LEARNED_NAMES = ("ppo", "sac", "shared", "independent")
 NOT_APPLICABLE = "n/a"
 
@@ -32,13 +36,17 @@ def calibrate(rows, threshold=0.9):
     labeler with a white-box row, and qualify their verdicts (module docstring); other rows get
     ``white_box_share = NaN``. Rows are changed in place (calibrating twice changes nothing);
     the list is returned."""
-    white = {(r.get("mechanism"), r["labeler"]): r for r in rows if r["adversary"] in WHITE_BOX_NAMES}
+    white = {}
+    for name in reversed(WHITE_BOX_NAMES):  # the first name present wins
+        white.update({(r.get("mechanism"), r["labeler"]): r for r in rows if r["adversary"] == name})
     for row in rows:
         ref = white.get((row.get("mechanism"), row["labeler"]))
         done = "white_box_share" in row and not math.isnan(row["white_box_share"])
         row.setdefault("white_box_share", float("nan"))  # every row has the column (CSV)
+        row.setdefault("white_box", "")
         if row["adversary"] not in LEARNED_NAMES or ref is None or done or row["verdict"].startswith("inconclusive"):
             continue
+        row["white_box"] = ref["adversary"]
         profitable = row["verdict"].startswith("profitable")
         if ref["verdict"].startswith(NOT_APPLICABLE):
             row["white_box_share"] = float("nan")
@@ -51,9 +59,9 @@ def calibrate(rows, threshold=0.9):
         share = row["gain"] / ref["gain"] if ref["gain"] > 0 else float("nan")
         row["white_box_share"] = share
         if not profitable and not (share >= threshold):
-            row["verdict"] = f"inconclusive: learner reached {share:.2f} of the white-box gain"
+            row["verdict"] = f"inconclusive: learner reached {share:.2f} of the {ref['adversary']} white-box gain"
         else:
-            row["verdict"] += f" ({share:.2f} of white box)"
+            row["verdict"] += f" ({share:.2f} of the {ref['adversary']} white box)"
     return rows
 
 

@@ -31,7 +31,9 @@ gap ``optimisation_gap`` (per episode, the units of the gain), ``gain_over_gap``
 exact payments) and the ``negative_payment_share`` of (labeler, round) pairs.
 A gradient adversary against a rule without gradient (menus, policy gradient) gives an
 ``n/a`` row; learned adversaries are calibrated against the white box of the same call
-(:mod:`strategic_feedback_env.agents.calibration`).
+(:mod:`strategic_feedback_env.agents.calibration`): ``interim`` where it ran (the best response
+with the learner's information: its own type and the prior over the others'), else ``gradient``
+(the best response to the others' actual reports, an upper bound no own-type policy reaches).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from strategic_feedback_env.single_agent import policy_callable
 
 from .calibration import calibrate, gain_over_gap, not_applicable_row
 from .coalition import COALITION_ADVERSARIES, GROUP_ADVERSARIES, SYBIL_ADVERSARIES, check_coalition
-from .gradient import GradientAdversary, MyopicOnlineAdversary
+from .gradient import GradientAdversary, InterimGradientAdversary, MyopicOnlineAdversary
 from .preference_gradient import PreferenceGradientAdversary
 from .policies import POLICIES, make_policy, spec_of
 from .stats import mean_ci
@@ -57,7 +59,8 @@ HEURISTIC_PARAMS = {
     "shade": {"factor": 0.5},
     "sharpen": {"factor": 0.5},
 }
-WHITE_BOX = {"gradient": ("reward_report_v0", "preference_report_v0"), "myopic": ("online_feedback_v0",)}
+WHITE_BOX = {"gradient": ("reward_report_v0", "preference_report_v0"), "interim": ("reward_report_v0",),
+             "myopic": ("online_feedback_v0",)}
 LEARNED = ("ppo", "sac")
 JOINT = ("shared", "independent")
 DEFAULT_ADVERSARIES = {
@@ -117,13 +120,17 @@ def _build(name, game, env_config, agent, seed, spec, learn):
     if name == "gradient":
         white_box = PreferenceGradientAdversary if game == "preference_report_v0" else GradientAdversary
         return _white_box_actor(white_box(seed=seed, **learn.get("gradient", {})))
+    if name == "interim":
+        return _white_box_actor(InterimGradientAdversary(seed=seed, **learn.get("interim", {})))
     if name == "myopic":
         return _white_box_actor(MyopicOnlineAdversary(**learn.get("myopic", {})))
     from . import learning
 
     # the names are checked in audit(): what is left is a learned adversary (LEARNED)
+    options = learn.get(name, {})
+    defaults = learning.audit_defaults(game, name, options.get("timesteps"))
     policy, _ = learning.train_best_response(game=game, env_config=env_config, algo=name, focal_agent=agent,
-                                             seed=seed, **{**learning.audit_defaults(game), **learn.get(name, {})})
+                                             seed=seed, **{**defaults, **options})
     return _policy_actor(policy)
 
 
@@ -132,10 +139,10 @@ def _build_joint(name, game, env_config, seed, learn):
 
     if name == "shared":
         policy, _ = learning.train_shared(game=game, env_config=env_config, seed=seed,
-                                          **{**learning.audit_defaults(game), **learn.get(name, {})})
+                                          **{**learning.audit_defaults(game, name), **learn.get(name, {})})
         return policy.for_agent
     policies = learning.train_independent(game=game, env_config=env_config, seed=seed,
-                                          **{**learning.audit_defaults(game), **learn.get(name, {})})
+                                          **{**learning.audit_defaults(game, name), **learn.get(name, {})})
     return lambda agent: policies[agent]
 
 
@@ -273,7 +280,7 @@ def audit(env_config=None, adversaries=None, episodes=10, seed=0, game="reward_r
                                    [b[1] for b in baseline],
                                    sum(int(b[2].sum()) for b in baseline) if has_ir else None, scale, tolerance))
     for adv in names:
-        if adv == "gradient" and not GradientAdversary.applies_to(game_env.mechanism):
+        if adv in ("gradient", "interim") and not GradientAdversary.applies_to(game_env.mechanism):
             why = GradientAdversary.why_not(game_env.mechanism)
             result.labelers += [{**not_applicable_row(adv, agent, why), "baseline": ALL_TRUTHFUL} for agent in focal]
             result.overall.append({**not_applicable_row(adv, labelers_label(focal, agents), why),

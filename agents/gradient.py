@@ -29,6 +29,7 @@ from strategic_feedback_env import mechanisms
 from strategic_feedback_env.mechanisms.differentiable import torch_outcome
 from strategic_feedback_env.mechanisms.median_of_mles import MedianOfMLEs, torch_median_outcome
 from strategic_feedback_env.mechanisms.sw_max import SocialWelfareMaximizer
+from strategic_feedback_env.mechanisms.validation import check_positive_int
 from strategic_feedback_env.reward_report import rules
 
 
@@ -115,13 +116,19 @@ class GradientAdversary:
         return ""
 
     def best_response(self, mechanism, reports, sizes, labeler, true_reward=None, true_size=None,
-                      normalization="sum", report_size=False, max_size=None, reference=None, noise=None):
+                      normalization="sum", report_size=False, max_size=None, reference=None, noise=None,
+                      expected=False):
         """Best report of ``labeler`` against the others' ``reports`` ``(..., n, K)``, ``sizes`` ``(..., n)``.
 
         ``true_reward`` ``(..., K)`` / ``true_size`` ``(...)`` default to the labeler's entry
         of ``reports``/``sizes`` (it is reporting truthfully now). With ``report_size`` the
         size is searched in ``[1, max_size]`` too. ``noise`` ``(..., n, K)`` is the input
         noise the mechanism adds (Thm 4.12), clipped to ``[0, 1]``.
+
+        With ``expected=True`` the leading axis of ``reports``/``sizes``/``noise`` holds ``M``
+        draws of the others' profile and one report maximises the *mean* utility over them
+        (the interim best response, :class:`InterimGradientAdversary`); the true type is then
+        one ``(K,)`` reward and size, and the result has batch shape ``(1,)``.
         """
         import torch
 
@@ -139,8 +146,12 @@ class GradientAdversary:
         w_true = sizes[..., labeler] if true_size is None else np.asarray(true_size, dtype=np.float64)
         if report_size and (max_size is None or max_size < 1):
             raise ValueError("report_size=True needs max_size >= 1")
+        if expected:
+            if reports.ndim != 3 or true_reward is None or true_size is None:
+                raise ValueError("expected=True needs reports (M, n, K) of M draws and the true reward and size")
+            r_true, w_true = r_true.reshape(1, K), np.asarray(w_true, dtype=np.float64).reshape(1)
 
-        batch = reports.shape[:-2]
+        batch = reports.shape[:-2] if not expected else (1,)
         starts = self._starts(r_true, w_true, batch, K, normalization, max_size if report_size else None)
         t = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
         others, other_sizes = t(reports), t(sizes)
@@ -158,11 +169,12 @@ class GradientAdversary:
             profile_sizes = other_sizes * (1 - eye) + size[..., None] * eye
             twin = torch_median_outcome if isinstance(mechanism, MedianOfMLEs) else torch_outcome
             out = twin(mechanism, profile, profile_sizes, reference)
-            return w_i * (out.policy * r_i).sum(-1) - out.payments[..., labeler]
+            u = w_i * (out.policy * r_i).sum(-1) - out.payments[..., labeler]
+            return u.mean(-1, keepdim=True) if expected else u
 
         best = self._ascend(utility, t(starts))
         return self._rescore(mechanism, best.numpy(), reports, sizes, labeler, r_true, w_true, K,
-                             normalization, report_size, max_size, reference, noise)
+                             normalization, report_size, max_size, reference, noise, expected)
 
     def _ascend(self, utility, starts):
         """Adam ascent of ``utility(action)`` (one number per start and instance) from ``starts``
@@ -209,13 +221,16 @@ class GradientAdversary:
 
     @staticmethod
     def _rescore(mechanism, best, reports, sizes, labeler, r_true, w_true, K, normalization, report_size,
-                 max_size, reference, noise):
-        """Exact numpy utilities of the best candidate per start and of truthful reporting."""
+                 max_size, reference, noise, expected=False):
+        """Exact numpy utilities of the best candidate per start and of truthful reporting
+        (with ``expected``, their means over the draws of the others' profile)."""
         candidates, cand_sizes, profile, profile_sizes = candidate_profiles(
             best, reports, sizes, labeler, r_true, w_true, K, normalization, report_size, max_size, noise)
         out = mechanism.outcome(profile, profile_sizes, reference)
         u = w_true * mechanisms.valuation(out.policy, np.broadcast_to(r_true, profile.shape[:-2] + (K,))[..., None, :]
                                           )[..., 0] - out.payments[..., labeler]
+        if expected:
+            u = u.mean(-1, keepdims=True)
         truthful_u = u[-1]
         k = np.argmax(u, axis=0)
         pick = lambda a: np.take_along_axis(a, k[None, ..., None], axis=0)[0]  # noqa: E731
@@ -233,6 +248,50 @@ class GradientAdversary:
         br = self.best_response(game.mechanism, reports, sizes, i, game.rewards[i], game.sizes[i],
                                 game.normalization, game.report_size, game.max_size, game.reference, game.noise)
         return rules.encode_actions(br.report, br.size, game.normalization, game.report_size, game.max_size)
+
+
+class InterimGradientAdversary(GradientAdversary):
+    """The white box with a learner's information: the interim best response (docs/model.md §4).
+
+    :class:`GradientAdversary` answers the others' actual reports, which a labeler in a
+    simultaneous game never sees. This adversary knows what a learning labeler can know, its own
+    type, the mechanism and the prior the game draws types from, and maximises its *expected*
+    utility ``E_{t_-i} [u_i(r~_i, w~_i; t_-i)]`` over ``samples`` draws of the others' types
+    (reporting truthfully, with the game's input noise), by the same projected gradient ascent.
+    It is the calibration target of the learned adversaries: no policy of the own type does
+    better in expectation (up to the sampling and the local search), so a learner's share of its
+    gain measures the learner, not the information gap. With ``redraw_types="episode"`` later
+    rounds reveal something about the others through the last policy; this adversary ignores it.
+
+    Parameters
+    ----------
+    samples : int, default 128
+        Draws of the others' types per decision.
+    steps, restarts, lr, seed
+        As :class:`GradientAdversary` (``seed`` also seeds the draws).
+    """
+
+    def __init__(self, samples=128, steps=150, restarts=6, lr=0.02, seed=0):
+        super().__init__(steps=steps, restarts=restarts, lr=lr, seed=seed)
+        self.samples = check_positive_int(samples, "samples")
+
+    def __repr__(self) -> str:
+        return (f"InterimGradientAdversary(samples={self.samples}, steps={self.steps}, restarts={self.restarts}, "
+                f"lr={self.lr}, seed={self.seed})")
+
+    def act_in(self, game, agent: str) -> np.ndarray:
+        """The action of ``agent`` in a reward-report env, from its own type only."""
+        if getattr(game, "sybils", None) is not None:
+            raise ValueError("InterimGradientAdversary plays one identity per labeler (a game without sybils)")
+        i = game.possible_agents.index(agent)
+        M = self.samples
+        rewards, sizes = rules.draw_types(self._rng, (M, game.n_labelers), game.K, game.reward_distribution,
+                                          game.dirichlet_alpha, game.normalization, game.max_size, game.fixed_sizes)
+        eps = game.input_noise
+        noise = self._rng.uniform(-eps, eps, (M, game.n_labelers, game.K)) if eps > 0 else None
+        br = self.best_response(game.mechanism, rewards, sizes, i, game.rewards[i], game.sizes[i], game.normalization,
+                                game.report_size, game.max_size, game.reference, noise, expected=True)
+        return rules.encode_actions(br.report[0], br.size[0], game.normalization, game.report_size, game.max_size)
 
 
 class MyopicOnlineAdversary:

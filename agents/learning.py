@@ -50,6 +50,7 @@ import contextlib
 import copy
 import io
 import json
+import math
 import os
 import time
 import zipfile
@@ -64,7 +65,7 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 
 import strategic_feedback_env
 from strategic_feedback_env.experiments.results import atomic_write_bytes, package_versions, to_json
-from strategic_feedback_env.mechanisms.validation import check_positive_int
+from strategic_feedback_env.mechanisms.validation import check_number, check_positive_int
 from strategic_feedback_env.labeler_game import agent_index as labeler_index
 from strategic_feedback_env.preference_report.rules import observation_layout as preference_layout
 from strategic_feedback_env.reward_report import rules
@@ -412,12 +413,30 @@ def default_algo_kwargs(algo: str, game: str = "reward_report_v0") -> dict:
     raise ValueError(f"algo must be one of {tuple(ALGOS)}, got {algo!r}")
 
 
-def audit_defaults(game: str) -> dict:
-    """How the DSIC audit's learners act (overridable per adversary): in the reward-report game
-    ``action_mode="sharpen"``, which lifted PPO from 0.39 to 0.99 of the white-box gain under
-    exact ``sw_max`` (n=5, K=10, 20k steps; 0.73 -> 0.99 in the quick setting, 3k steps;
-    experiments/README.md, practical suite)."""
-    return {"action_mode": "sharpen"} if game == "reward_report_v0" else {}
+def audit_defaults(game: str, algo: str = "ppo", timesteps=None) -> dict:
+    """How the DSIC audit's unilateral learners act (overridable per adversary).
+
+    Reward-report game: ``action_mode="sharpen"`` (lifted PPO from 0.39 to 0.99 of the white-box
+    gain under exact ``sw_max``). For PPO also ``action_scale=1``, ``reward="gain"``, a quiet
+    report (initial log std -3.5 on the ``K`` report coordinates, -1.5 on the size and the
+    sharpening entry) and rollouts of ``timesteps / (20 n_envs)`` steps rounded to a power of
+    two, at least 32 (about 20 updates whatever the budget: 128 for 20k steps): the best response under truncated training is a small,
+    precise deviation (mostly the size), which exploration noise on the report hides. Measured
+    against the interim white box (experiments/README.md §8): 0.99 / 0.86 / 0.85 of its gain under
+    exact ``sw_max`` / mirror ascent ``T = 1`` / ``T = 3`` (n=5, K=10, 20k steps), where the
+    old defaults reached 0.99 / -- / -4.9.
+    """
+    if game != "reward_report_v0":
+        return {}
+    if algo != "ppo":
+        return {"action_mode": "sharpen"}
+    steps = DEFAULT_TIMESTEPS["ppo"] if timesteps is None else int(timesteps)
+    return {"action_mode": "sharpen", "action_scale": 1.0, "reward": "gain",
+            "exploration": {"report": -3.5, "size": -1.5, "sharpen": -1.5},
+            "algo_kwargs": {"n_steps": max(32, 2 ** round(math.log2(steps / (AUDIT_PPO_UPDATES * DEFAULT_N_ENVS["ppo"]))))}}
+
+
+AUDIT_PPO_UPDATES = 20
 
 
 DEFAULT_TIMESTEPS = {"ppo": 10_000, "sac": 5_000}
@@ -466,6 +485,30 @@ def _build_model(algo, venv, seed, algo_kwargs, game, tensorboard_log, verbose):
     return model, kwargs
 
 
+def set_exploration(model, spec: GameSpec, action_mode: str, exploration) -> None:
+    """Set a PPO model's per-coordinate initial action log std (``exploration`` as in
+    :func:`train_best_response`) in place."""
+    import torch
+
+    log_std = getattr(model.policy, "log_std", None)
+    if log_std is None:
+        raise ValueError("exploration needs a PPO model with Gaussian actions (a Box action space)")
+    slots = {"report": slice(0, spec.K if spec.game == "reward_report_v0" else log_std.shape[0])}
+    if spec.game == "reward_report_v0":
+        if spec.report_size:
+            slots["size"] = slice(spec.K, spec.K + 1)
+        if action_mode == "sharpen":
+            slots["sharpen"] = slice(log_std.shape[0] - 1, log_std.shape[0])
+    values = exploration if isinstance(exploration, dict) else dict.fromkeys(slots, exploration)
+    unknown = sorted(set(values) - set(slots))
+    if unknown:
+        raise ValueError(f"exploration: unknown coordinate group(s) {unknown}; this game and action mode have "
+                         f"{sorted(slots)}")
+    with torch.no_grad():
+        for key, value in values.items():
+            log_std[slots[key]] = check_number(value, f"exploration[{key!r}]")
+
+
 def _learn(model, timesteps, progress_bar, callback, tb_log_name, reset_num_timesteps=True):
     gains = GainLogger()
     cbs = [gains] + ([callback] if callback is not None else [])
@@ -494,7 +537,7 @@ def _check_common(game, env_config, algo, action_mode):
 def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", focal_agent="labeler_0",
                         other_policies=None, timesteps=None, seed=0, n_envs=None, tensorboard_log=None,
                         progress_bar=False, algo_kwargs=None, action_mode="residual", action_scale=5.0,
-                        callback=None, verbose=0, model=None, reward="utility"):
+                        callback=None, verbose=0, model=None, reward="utility", exploration=None):
     """Train ``focal_agent``'s best response against fixed ``other_policies`` (default truthful).
 
     Parameters
@@ -515,6 +558,10 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
     model : continue training this SB3 model (used by :func:`train_independent`)
     reward : "utility" (the env's reward) or "gain" (the step's gain over truth-telling: same
         best response, less variance; see :class:`_GainReward`)
+    exploration : PPO's initial log standard deviation of the model's actions: a number for
+        every coordinate, or a dict with any of ``"report"`` (the report coordinates),
+        ``"size"`` and ``"sharpen"`` (those entries of the reward-report game's action; the
+        others keep ``policy_kwargs["log_std_init"]``); see :func:`set_exploration`
 
     Returns
     -------
@@ -534,8 +581,12 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
     if reward not in REWARDS:
         raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
     venv = _ActionTransform(_GainReward(venv) if reward == "gain" else venv, spec, action_mode, action_scale)
+    if exploration is not None and algo != "ppo":
+        raise ValueError(f"exploration sets PPO's action log std; {algo} learns its own (got exploration={exploration!r})")
     if model is None:
         model, kwargs = _build_model(algo, venv, seed, algo_kwargs, game, tensorboard_log, verbose)
+        if exploration is not None:
+            set_exploration(model, spec, action_mode, exploration)
         reset = True
     else:
         model.set_env(venv)
@@ -543,7 +594,7 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
         reset = False
     history, elapsed = _learn(model, timesteps, progress_bar, callback, f"{algo}_br_{focal}", reset)
     meta = dict(env_config=config, seed=seed, timesteps=int(model.num_timesteps), focal_agent=focal,
-                algo_kwargs=kwargs)
+                algo_kwargs=kwargs, reward=reward, exploration=exploration)
     policy = LearnedPolicy(spec, model, algo, action_mode, action_scale, metadata=meta)
     info = dict(algo=algo, game=game, env_config=config, focal_agent=focal, seed=seed, timesteps=timesteps,
                 n_envs=n_envs, algo_kwargs=kwargs, vec_env="SingleLabelerVecEnv", time_s=elapsed, gain_history=history)

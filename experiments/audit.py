@@ -38,10 +38,10 @@ GAMES = ("reward_report_v0", "online_feedback_v0", "preference_report_v0")
 
 
 SUITES = ("default", "practical")
-PRACTICAL_ADVERSARIES = ("exaggerate", "size_scaling", "random", "gradient", "ppo", "sac", "shared")
-PRACTICAL_QUICK_ADVERSARIES = ("exaggerate", "size_scaling", "gradient", "ppo")
+PRACTICAL_ADVERSARIES = ("exaggerate", "size_scaling", "random", "gradient", "interim", "ppo", "sac", "shared")
+PRACTICAL_QUICK_ADVERSARIES = ("exaggerate", "size_scaling", "gradient", "interim", "ppo")
 PRACTICAL_COLUMNS = ["mechanism", "adversary", "gain", "gain_ci", "optimisation_gap", "gain_over_gap", "payment",
-                     "negative_payment_share", "ir_violations", "social_welfare", "white_box_share", "verdict"]
+                     "negative_payment_share", "ir_violations", "social_welfare", "white_box_share", "white_box", "verdict"]
 
 
 def practical_labels(quick: bool) -> list[str]:
@@ -192,6 +192,7 @@ def run_cell(args, mechanism: str, adversary: str) -> dict:
         "shared": {"timesteps": args.ppo_timesteps},
         "independent": {"timesteps": args.ppo_timesteps},
         "gradient": {"steps": args.gradient_steps},
+        "interim": {"steps": args.gradient_steps},
     }
     focal = None if args.focal is None else list(args.focal)
     agents = strategic_feedback_env.make(game, **env_config(args, mechanism)).possible_agents

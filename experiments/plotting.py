@@ -33,7 +33,8 @@ STYLE = {
 # Known names, in a fixed order per kind: each gets its own colour and marker in every figure.
 ADVERSARIES = ("truthful", "exaggerate", "mix", "size_scaling", "random", "gradient", "shade", "extreme", "myopic",
                "ppo", "sac", "shared", "independent", "prefer_top", "invert_others_top", "sharpen",
-               "coalition_gradient", "coalition_myopic", "coalition_ppo", "sybil_gradient", "sybil_myopic", "sybil_ppo")
+               "coalition_gradient", "coalition_myopic", "coalition_ppo", "sybil_gradient", "sybil_myopic", "sybil_ppo",
+               "interim")
 MECHANISMS = ("sw_max", "affine_maximizer", "average", "median", "online_weighted", "hedge", "median_of_mles",
               "sw_max@per_labeler", "sw_max@pooled", "affine_maximizer@per_labeler", "affine_maximizer@pooled",
               "median_of_mles@per_labeler")
@@ -43,7 +44,7 @@ _DARK2 = [matplotlib.colormaps["Dark2"](i) for i in range(8)]
 _SET1 = [matplotlib.colormaps["Set1"](i) for i in (0, 1, 2, 3, 4, 6, 7, 8)]  # no yellow
 _PALETTES = ((ADVERSARIES, _TAB10 + _DARK2 + _SET1), (MECHANISMS, _SET1 + _DARK2), (SERIES, ["0.3", _TAB10[0], _TAB10[0], _TAB10[1]]))
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p", "d", "H", "8", "1", "2", "3", "4", "+", "x",
-            "|")
+            "|", "_")
 _LINES = ("-", "--", "-.", ":")
 
 

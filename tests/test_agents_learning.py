@@ -334,3 +334,52 @@ def test_save_is_atomic_and_records_a_mechanism_object(tmp_path):
     assert "python" in sidecar["versions"] and sidecar["versions"]["strategic-feedback-env"]
     obs = np.random.default_rng(0).random((4, policy.spec.obs_dim))
     np.testing.assert_array_equal(LearnedPolicy.load(tmp_path / "m")(obs), policy(obs))
+
+
+# -- per-coordinate exploration and the audit's defaults --------------------------------------------
+SIZED = dict(SW_MAX, n_outcomes=4, report_size=True)
+
+
+def test_exploration_sets_the_initial_log_std_per_coordinate_group():
+    from strategic_feedback_env.agents.learning import _ActionTransform, _build_model, set_exploration
+    from strategic_feedback_env.vector import SingleLabelerVecEnv
+
+    spec = _spec(SIZED)
+    venv = _ActionTransform(SingleLabelerVecEnv(game="reward_report_v0", num_envs=2, focal_agent="labeler_0",
+                                                seed=0, **SIZED), spec, "sharpen", 1.0)
+    model, _ = _build_model("ppo", venv, 0, None, "reward_report_v0", None, 0)
+    assert model.action_space.shape == (4 + 1 + 1,)  # report, size, sharpening entry
+    set_exploration(model, spec, "sharpen", {"report": -3.0, "size": -1.0, "sharpen": -0.5})
+    np.testing.assert_allclose(model.policy.log_std.detach().numpy(), [-3.0] * 4 + [-1.0, -0.5])
+    set_exploration(model, spec, "sharpen", {"size": -2.0})  # the other groups keep theirs
+    np.testing.assert_allclose(model.policy.log_std.detach().numpy(), [-3.0] * 4 + [-2.0, -0.5])
+    set_exploration(model, spec, "sharpen", -1.25)
+    np.testing.assert_allclose(model.policy.log_std.detach().numpy(), [-1.25] * 6)
+    with pytest.raises(ValueError, match="unknown coordinate group"):
+        set_exploration(model, spec, "sharpen", {"sizes": -1.0})
+    with pytest.raises(ValueError, match=r"exploration\['report'\]"):
+        set_exploration(model, spec, "sharpen", {"report": "wide"})
+    np.testing.assert_allclose(model.policy.log_std.detach().numpy(), [-1.25] * 6)  # a refused call changes nothing
+
+
+def test_exploration_is_recorded_and_refused_where_it_does_not_apply():
+    policy, _ = train_best_response(env_config=SIZED, timesteps=64, n_envs=2, action_mode="sharpen",
+                                    exploration={"report": -3.0}, reward="gain")
+    assert policy.metadata["exploration"] == {"report": -3.0} and policy.metadata["reward"] == "gain"
+    with pytest.raises(ValueError, match="exploration sets PPO"):
+        train_best_response(env_config=SIZED, algo="sac", timesteps=64, exploration=-2.0)
+    with pytest.raises(ValueError, match="unknown coordinate group"):  # no size entry without report_size
+        train_best_response(env_config=SW_MAX, timesteps=64, exploration={"size": -1.0})
+
+
+def test_audit_defaults_give_about_twenty_ppo_updates_whatever_the_budget():
+    from strategic_feedback_env.agents.learning import DEFAULT_N_ENVS, audit_defaults
+
+    for steps in (3000, 20_000, 50_000, 200_000):
+        options = audit_defaults("reward_report_v0", "ppo", steps)
+        rollout = options["algo_kwargs"]["n_steps"] * DEFAULT_N_ENVS["ppo"]
+        assert options["algo_kwargs"]["n_steps"] >= 32
+        assert steps == 3000 or 14 <= steps / rollout <= 28, (steps, rollout)
+    assert audit_defaults("reward_report_v0", "ppo", 20_000)["algo_kwargs"]["n_steps"] == 128
+    assert audit_defaults("reward_report_v0", "sac") == {"action_mode": "sharpen"}
+    assert audit_defaults("online_feedback_v0", "ppo") == {}

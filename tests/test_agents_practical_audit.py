@@ -72,8 +72,9 @@ def test_calibration_states_the_share_and_calls_weak_learners_inconclusive():
     rows = calibrate(_rows(gradient=(1.0, True), ppo=(0.5, False), sac=(0.95, True), exaggerate=(0.1, False)))
     by = {r["adversary"]: r for r in rows}
     assert by["ppo"]["white_box_share"] == 0.5
-    assert by["ppo"]["verdict"] == "inconclusive: learner reached 0.50 of the white-box gain"
-    assert by["sac"]["verdict"] == "profitable misreport: +0.95 (0.95 of white box)"
+    assert by["ppo"]["verdict"] == "inconclusive: learner reached 0.50 of the gradient white-box gain"
+    assert by["sac"]["verdict"] == "profitable misreport: +0.95 (0.95 of the gradient white box)"
+    assert by["ppo"]["white_box"] == "gradient" and by["exaggerate"]["white_box"] == ""
     assert math.isnan(by["exaggerate"]["white_box_share"]) and by["exaggerate"]["verdict"].startswith("no profitable")
     again = calibrate([dict(r) for r in rows])
     assert [r["verdict"] for r in again] == [r["verdict"] for r in rows]
@@ -84,6 +85,17 @@ def test_calibration_states_the_share_and_calls_weak_learners_inconclusive():
     rows = calibrate(_rows(ppo=(0.0, False)))  # no white box in the rows: nothing to say
     assert math.isnan(rows[0]["white_box_share"]) and rows[0]["verdict"] == "no profitable misreport found"
     assert math.isnan(gain_over_gap(1.0, 0.0)) and gain_over_gap(1.0, 2.0) == 0.5
+
+
+def test_learners_are_calibrated_against_the_interim_white_box_where_it_ran():
+    rows = calibrate(_rows(gradient=(1.0, True), interim=(0.2, True), ppo=(0.19, True), sac=(0.1, False)))
+    by = {r["adversary"]: r for r in rows}
+    assert by["ppo"]["white_box"] == "interim" and by["ppo"]["white_box_share"] == pytest.approx(0.95)
+    assert by["ppo"]["verdict"] == "profitable misreport: +0.19 (0.95 of the interim white box)"
+    assert by["sac"]["verdict"] == "inconclusive: learner reached 0.50 of the interim white-box gain"
+    # the interim white box found nothing: the learner's "nothing" stands, whatever the ex-post one found
+    rows = calibrate(_rows(gradient=(1.0, True), interim=(0.01, False), ppo=(0.0, False)))
+    assert rows[2]["verdict"] == "no profitable misreport found" and rows[2]["white_box"] == "interim"
 
 
 def test_the_practical_grid_builds_every_mechanism():
@@ -162,4 +174,19 @@ def test_ppo_reaches_nine_tenths_of_the_white_box_gain_under_exact_sw_max():
                    learn={"ppo": {"timesteps": 3000}, "gradient": {"steps": 60}})
     row = _overall(result, "ppo")
     assert row["white_box_share"] >= 0.9, row
-    assert row["verdict"].startswith("profitable") and "of white box" in row["verdict"]
+    assert row["verdict"].startswith("profitable") and "of the gradient white box" in row["verdict"]
+
+
+@pytest.mark.slow
+def test_ppo_reaches_most_of_the_interim_white_box_gain_under_truncated_training():
+    """The audit's learner against the best response with its own information, in the audit's
+    default setting (n=5, K=10, 10 rounds, PPO 20k steps, 20 episodes) under mirror ascent T=3:
+    measured 0.85 of the interim white box's gain (0.74 and 0.82 with seeds 1 and 2;
+    experiments/README.md §8). The target of 0.9 is not reached; this guards 0.7."""
+    config = {"n_labelers": 5, "n_outcomes": 10, "report_size": True, "max_cycles": 10, "mechanism": "affine_maximizer",
+              "mechanism_params": {"lam": 0.1, "solver": "mirror_ascent", "steps": 3}}
+    result = audit(config, ["interim", "ppo"], episodes=20, focal_agents=["labeler_0"],
+                   learn={"ppo": {"timesteps": 20_000}, "interim": {"steps": 60}})
+    assert _overall(result, "interim")["verdict"].startswith("profitable")
+    row = _overall(result, "ppo")
+    assert row["white_box"] == "interim" and row["white_box_share"] >= 0.7, row
