@@ -7,9 +7,11 @@
   TorchRL's ``PettingZooWrapper`` over the ParallelEnv, both driven by ``env.rollout`` with
   random actions from the action spec (labeler-steps/s, same process);
 * peak memory of a step, the terminal step's reset included, per element of the ``(B, n, K)``
-  float64 array: numpy by tracemalloc, torch on the CPU by the running total of the allocation
-  and free events that torch's profiler records (every allocation, also those inside an
-  operator), on the GPU by the CUDA allocator;
+  float64 array, step by step in each ``autoreset`` mode (``same_step``: a round and the
+  terminal round with its reset; ``next_step``: a round, the terminal round and the reset step
+  after it): numpy by tracemalloc, torch on the CPU by the running total of the allocation and
+  free events that torch's profiler records (every allocation, also those inside an operator),
+  on the GPU by the CUDA allocator;
 * scaling of the torch backend: seconds per element of ``n K`` (B=1, K=10, n growing), and its
   ratio to the cost at ``n K = 1e4``.
 
@@ -122,12 +124,15 @@ def _torch_cpu_peak(step):
 
 
 def _step_peaks(env, actions, measure):
-    """``(held, peak over held)`` in bytes for a round and then the terminal round (with reset)."""
+    """``(step, held, peak over held)`` in bytes of each step of an episode of two rounds
+    (``max_cycles=2``): the first round and the terminal round (with its reset in ``same_step``
+    mode), and in ``next_step`` mode the reset step after it."""
+    labels = ("round", "terminal+reset") if env.autoreset == "same_step" else ("round", "terminal", "reset")
     out = []
-    for _ in range(2):
+    for label in labels:
         gc.collect()
-        out.append(measure(lambda: env.step(actions)))
-    return max(h for h, _ in out), max(p for _, p in out)
+        out.append((label, *measure(lambda: env.step(actions))))
+    return out
 
 
 def _held_bytes(env, actions):
@@ -150,23 +155,24 @@ def _numpy_peak(step):
 def _memory_rows(B, progress, seed, n=5, K=10):
     import torch
 
-    from strategic_feedback_env.batched import make_batched
+    from strategic_feedback_env.batched import AUTORESET_MODES, make_batched
 
     config = {"n_labelers": n, "n_outcomes": K, "max_cycles": 2}
     unit = B * n * K * 8
     rows = []
-    tracemalloc.start()
-    try:
-        env = make_batched("reward_report_v0", B, seed, **config)
-        actions = np.random.default_rng(seed).random(env.action_space.shape)
-        env.reset()
-        held, peak = _step_peaks(env, actions, _numpy_peak)
-    finally:
-        tracemalloc.stop()
-    rows.append({"backend": "numpy", "measured_by": "tracemalloc", "held": held / unit, "step_peak": peak / unit})
-    del env, actions
+    for autoreset in AUTORESET_MODES:
+        tracemalloc.start()
+        try:
+            env = make_batched("reward_report_v0", B, seed, autoreset=autoreset, **config)
+            actions = np.random.default_rng(seed).random(env.action_space.shape)
+            env.reset()
+            steps = _step_peaks(env, actions, _numpy_peak)
+        finally:
+            tracemalloc.stop()
+        rows += [{"backend": "numpy", "autoreset": autoreset, "step": step, "measured_by": "tracemalloc",
+                  "held": held / unit, "step_peak": peak / unit} for step, held, peak in steps]
+        del env, actions
     for device, name in _devices():
-        gc.collect()
         if device == "cpu":
             def measure(step):
                 return _held_bytes(env, actions), _torch_cpu_peak(step)
@@ -180,16 +186,21 @@ def _memory_rows(B, progress, seed, n=5, K=10):
                 peak = torch.cuda.max_memory_allocated() - held
                 del result
                 return held, peak
-        env = make_batched("reward_report_v0", B, seed, backend="torch", device=device, **config)
-        actions = torch.rand(env.action_space.shape, dtype=torch.float64, device=device)
-        env.reset()
-        held, peak = _step_peaks(env, actions, measure)
-        rows.append({"backend": f"torch ({name})", "measured_by": "profiler" if device == "cpu" else "CUDA allocator",
-                     "held": held / unit, "step_peak": peak / unit})
-        del env, actions
+        for autoreset in AUTORESET_MODES:
+            gc.collect()
+            env = make_batched("reward_report_v0", B, seed, backend="torch", device=device, autoreset=autoreset,
+                               **config)
+            actions = torch.rand(env.action_space.shape, dtype=torch.float64, device=device)
+            env.reset()
+            rows += [{"backend": f"torch ({name})", "autoreset": autoreset, "step": step,
+                      "measured_by": "profiler" if device == "cpu" else "CUDA allocator",
+                      "held": held / unit, "step_peak": peak / unit}
+                     for step, held, peak in _step_peaks(env, actions, measure)]
+            del env, actions
     for r in rows:
         r["total"] = r["held"] + r["step_peak"]
-        _log(progress, f"memory, {r['backend']}: step peak {r['step_peak']:.2f}x, held {r['held']:.2f}x")
+        _log(progress, f"memory, {r['backend']}, {r['autoreset']} {r['step']}: step peak {r['step_peak']:.2f}x, "
+                       f"held {r['held']:.2f}x")
     return rows
 
 
@@ -256,9 +267,9 @@ _TABLES = (
                f"x{r['ratio_vs_wrapper']:.1f}"),
     ("memory",
      lambda res: f"Peak memory of a step (terminal step with its reset included), in (B, n, K) float64 arrays, "
-                 f"B*n*K = {res['memory_elements']:.0e}",
-     lambda r: f"  {r['backend']:<24} step peak {r['step_peak']:5.2f}x over the held {r['held']:4.2f}x "
-               f"(env state + actions) = {r['total']:5.2f}x in all  [{r['measured_by']}]"),
+                 f"B*n*K = {res['memory_elements']:.0e}, per autoreset mode",
+     lambda r: f"  {r['backend']:<24} {r['autoreset']:<9} {r['step']:<14} step peak {r['step_peak']:5.2f}x over "
+               f"the held {r['held']:4.2f}x (env state + actions) = {r['total']:5.2f}x in all  [{r['measured_by']}]"),
     ("scaling",
      lambda res: "Torch backend scaling (B=1, K=10, n = nK/10): seconds per step and per element of n*K",
      lambda r: f"  {r['device_name']:<24} n*K={r['nK']:<8.0e} {r['step_s']:.3e} s/step  "

@@ -19,12 +19,21 @@ Contracts
   ``OnlineFeedbackEnv``) is accepted with the same meaning and validation, except
   ``render_mode`` (no rendering).
 * **Shared clock, auto-reset**: all games start together and share the round counter. The
-  step that plays round ``max_cycles`` returns ``terminated = True`` for every game and
-  ``infos["final_observation"]`` (the observation the scalar env returns on its last step);
-  the env then starts a new episode at once (drawing from the same generator, exactly as the
-  scalar env's ``reset()`` without a seed would) and the returned ``obs`` is the first
-  observation of that new episode. ``truncated`` is always ``False``. ``infos["round"]`` is
-  the number of the round just played (``1 .. max_cycles``).
+  step that plays round ``max_cycles`` returns ``terminated = True`` for every game (all
+  games end on the same step). ``truncated`` is always ``False``. ``infos["round"]`` is the
+  number of the round just played (``1 .. max_cycles``). When the next episode starts is the
+  ``autoreset`` argument (Gymnasium's vector auto-reset modes):
+
+  - ``"same_step"`` (default): that step also returns ``infos["final_observation"]`` (the
+    observation the scalar env returns on its last step); the env then starts a new episode
+    at once (drawing from the same generator, exactly as the scalar env's ``reset()`` without
+    a seed would) and the returned ``obs`` is the first observation of that new episode.
+  - ``"next_step"``: that step returns the final observation as ``obs`` and draws nothing
+    (no ``final_observation`` info). The next ``step()`` checks its actions as any step does,
+    then ignores them: every game starts its new episode (the same draws as ``same_step``'s
+    reset, so the runs agree number for number), and it returns that episode's first
+    observation, rewards 0, ``terminated = truncated = False`` and empty infos (the batched
+    ``reset()`` has none). ``reset()`` in between starts the episode instead.
 * **Equivalence with the scalar env**: with ``num_games = 1``, the same seed and the same
   actions, every observation, reward, termination and info value equals (bit for bit) what
   ``parallel_env(**config)`` returns after ``reset(seed=seed)`` (and ``reset()`` after each
@@ -63,9 +72,14 @@ step, and with what the step allocates at its peak (the terminal step's reset in
 the preference game with ``c`` comparisons per fit; ``3 + 5 n`` for ``median``, which runs ``n``
 deviation profiles); sizes whose state and step cannot fit in the memory available on the
 device are refused at construction with the memory they would need
-(:mod:`strategic_feedback_env.batched_memory`). On the terminal step of the reward-report game
-``infos["true_reward"]`` is the view ``infos["final_observation"][..., :K]`` (the same numbers:
-the old rewards are let go before the new episode draws its own).
+(:mod:`strategic_feedback_env.batched_memory`). On the ``same_step`` terminal step of the
+reward-report game ``infos["true_reward"]`` is the view ``infos["final_observation"][..., :K]``
+(the same numbers: the old rewards are let go before the new episode draws its own). The
+trade-off of the two modes: ``same_step``'s terminal step holds the final and the new
+observation and the new episode's types at once (8.5 ``(B, n, K)`` arrays in all at ``n = 5,
+K = 10``, over the issue's 8); ``next_step`` spreads them over two steps, so no step holds more
+than a round does (7.5 on numpy, 7.7 on torch; its terminal step 6.4 and 7.1, its reset step
+4.4 and 5.3; ``sfe bench``), at the price of one step per episode that plays no round.
 
 Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 2.4-2.6 million
 labeler-steps/s on one core (``sfe bench``). The short-axis reductions use the bit-identical
@@ -96,6 +110,16 @@ from .reward_report.reward_report import RewardReportEnv, RewardReportRounds
 __all__ = ["BatchedLabelerGame", "BatchedOnlineFeedback", "BatchedPreferenceReport", "BatchedRewardReport", "make_batched"]
 
 
+AUTORESET_MODES = ("same_step", "next_step")
+
+
+def check_autoreset(autoreset) -> str:
+    """``autoreset`` checked: one of :data:`AUTORESET_MODES` (see :func:`make_batched`)."""
+    if not isinstance(autoreset, str) or autoreset not in AUTORESET_MODES:
+        raise ValueError(f"autoreset must be one of {AUTORESET_MODES}, got {autoreset!r}")
+    return autoreset
+
+
 def _batched_box(single, batch_shape) -> spaces.Box:
     """``Box`` of shape ``batch_shape + single.shape`` whose bounds are read-only broadcast views
     of ``single``'s (a plain ``Box`` would hold four full-size bound arrays)."""
@@ -118,7 +142,9 @@ class BatchedLabelerGame:
     labeler_info_keys = ()  # infos holding one number per labeler, (B, n)
     game_info_keys = ("round",)  # infos holding one number per game, (B,)
 
-    def __init__(self, num_games=1, seed=None, backend="numpy", device=None, dtype=None, **config):
+    def __init__(self, num_games=1, seed=None, backend="numpy", device=None, dtype=None, autoreset="same_step",
+                 **config):
+        self.autoreset = check_autoreset(autoreset)
         if "render_mode" in config and config["render_mode"] is not None:
             raise ValueError("batched games do not render; use the scalar env for rendering")
         config.pop("render_mode", None)
@@ -157,6 +183,7 @@ class BatchedLabelerGame:
         self.np_random = self._generator(seed)
         self.round = 0
         self._started = False
+        self._episode_over = False  # next_step mode: the last step ended the episode, the next one resets
 
     ops = NumpyOps  # the array namespace of the game's state; TorchOps with backend="torch"
 
@@ -179,6 +206,7 @@ class BatchedLabelerGame:
             self.np_random = self._generator(seed)
         self._new_episode()
         self._started = True
+        self._episode_over = False
         return self._observations()
 
     def _new_episode(self):
@@ -228,6 +256,8 @@ class BatchedLabelerGame:
         if not self._started:
             raise RuntimeError("call reset() before step()")
         a = self.check_actions(actions)
+        if self._episode_over:
+            return self._reset_step()
         rewards, infos = self._play_round(a)
         self.round += 1
         done = self.round >= self.max_cycles
@@ -235,13 +265,25 @@ class BatchedLabelerGame:
             self._draw_round()
         obs = self._observations()
         infos["round"] = self._round_numbers()
-        if done:
+        if done and self.autoreset == "same_step":
             infos["final_observation"] = obs
             self._end_episode(infos, obs)
             self._new_episode()
             obs = self._observations()
+        self._episode_over = done and self.autoreset == "next_step"
         B = self.num_games
         return obs, rewards, self.ops.bool_full((B,), done, like=obs), self.ops.bool_full((B,), False, like=obs), infos
+
+    def _reset_step(self):
+        """``autoreset="next_step"``, the step after an episode's last: every game starts its next
+        episode (the same draws as ``same_step``'s reset); reward 0, both flags ``False``, the
+        infos of ``reset()`` (none)."""
+        self._episode_over = False
+        self._new_episode()
+        obs = self._observations()
+        B = self.num_games
+        no = self.ops.bool_full((B,), False, like=obs)
+        return obs, self.ops.zeros((B, self.n), like=obs), no, self.ops.copy(no), {}
 
     def _round_numbers(self):
         """``(B,)`` integers: the round just played."""
@@ -389,10 +431,11 @@ class BatchedPreferenceReport(PreferenceReportRounds, BatchedLabelerGame):
     labeler_info_keys = ("valuation", "payment", "utility", "truthful_utility", "gain", "true_size")
     game_info_keys = ("social_welfare", "total_payment", "round")
 
-    def __init__(self, num_games=1, seed=None, backend="numpy", device=None, dtype=None, **config):
+    def __init__(self, num_games=1, seed=None, backend="numpy", device=None, dtype=None, autoreset="same_step",
+                 **config):
         if backend != "numpy":  # the pair draws and the Bradley-Terry fits are numpy code
             raise ValueError(f"preference_report_v0 runs on backend='numpy' only, got backend={backend!r}")
-        super().__init__(num_games, seed, backend, device, dtype, **config)
+        super().__init__(num_games, seed, backend, device, dtype, autoreset, **config)
 
     @property
     def report_width(self):
@@ -428,11 +471,27 @@ BATCHED_GAMES = {"reward_report_v0": BatchedRewardReport, "online_feedback_v0": 
 
 
 def make_batched(game: str, num_games: int = 1, seed=None, backend="numpy", device=None, dtype=None,
-                 **config) -> BatchedLabelerGame:
+                 autoreset="same_step", **config) -> BatchedLabelerGame:
     """``make_batched("reward_report_v0", num_games=B, seed=0, **config)``; ``backend="torch"``
     (with ``device="cpu"``/``"cuda"``/..., ``dtype=torch.float64`` or ``torch.float32``) runs the
-    same rules on torch tensors (see the module docstring)."""
+    same rules on torch tensors (see the module docstring).
+
+    ``autoreset="same_step"`` (default): the step that plays an episode's last round starts the
+    next episode at once, returns its first observation and the final one in
+    ``infos["final_observation"]``. ``autoreset="next_step"`` (Gymnasium's vector default): that
+    step returns the final observation as ``obs`` (``terminated`` set) and the next ``step()``
+    ignores its actions (still checked) and returns the new episode's first observation, reward
+    0, ``terminated = truncated = False`` and empty infos; it holds one observation and one set
+    of types less on the terminal step (see the module docstring, "Memory")."""
     if not isinstance(game, str) or game not in BATCHED_GAMES:
         raise ValueError(f"unknown game {game!r}; available: {', '.join(BATCHED_GAMES)}")
     return BATCHED_GAMES[game](num_games=num_games, seed=seed, backend=backend, device=device, dtype=dtype,
-                               **config)
+                               autoreset=autoreset, **config)
+
+
+def require_same_step(game: BatchedLabelerGame, owner: str) -> None:
+    """Adapters that read ``infos["final_observation"]`` drive their batched game in
+    ``autoreset="same_step"`` mode; any other is refused (``ValueError``)."""
+    if game.autoreset != "same_step":
+        raise ValueError(f"autoreset: {owner} drives its batched game with autoreset='same_step', "
+                         f"got autoreset={game.autoreset!r}")

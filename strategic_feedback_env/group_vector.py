@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from .batched import make_batched
+from .batched import make_batched, require_same_step
 from .vector import _BatchedVecEnvBase
 
 __all__ = ["GroupVecEnv", "group_indices"]
@@ -52,6 +52,7 @@ class GroupVecEnv(_BatchedVecEnvBase):
 
     def __init__(self, game="reward_report_v0", num_envs=1, members=("labeler_0",), seed=None, **config):
         self.batched = make_batched(game, num_games=num_envs, seed=seed, **config)
+        require_same_step(self.batched, "GroupVecEnv")
         self.members = group_indices(members, self.batched.possible_agents)
         b, m = self.batched, len(self.members)
         self._pending_seed = seed

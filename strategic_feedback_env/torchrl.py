@@ -30,7 +30,7 @@ from tensordict import TensorDict
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
-from .batched import make_batched
+from .batched import make_batched, require_same_step
 
 __all__ = ["LabelerTorchRLEnv"]
 
@@ -44,6 +44,7 @@ class LabelerTorchRLEnv(EnvBase):
     def __init__(self, game="reward_report_v0", num_envs=1, device="cpu", seed=None, dtype=torch.float32,
                  group="labelers", **config):
         self.game = make_batched(game, num_envs, seed, backend="torch", device=device, dtype=dtype, **config)
+        require_same_step(self.game, "LabelerTorchRLEnv")
         super().__init__(device=self.game.device, batch_size=torch.Size([self.game.num_games]))
         self.group = group
         self.group_map = {group: list(self.game.possible_agents)}

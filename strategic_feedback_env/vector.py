@@ -35,7 +35,7 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 
-from .batched import make_batched
+from .batched import make_batched, require_same_step
 from .labeler_game import agent_index
 from .single_agent import policy_callable
 
@@ -53,6 +53,7 @@ class _FocalCore:
 
     def __init__(self, game, num_envs, focal_agent, other_policies, seed, config):
         self.batched = make_batched(game, num_games=num_envs, seed=seed, **config)
+        require_same_step(self.batched, "SingleLabelerVecEnv (and SingleLabelerVectorEnv)")
         self.n = self.batched.n
         self.focal = agent_index(focal_agent, self.n, "focal_agent")
         self.others = self._other_policies(other_policies)
@@ -223,6 +224,7 @@ class ParameterSharingVecEnv(_BatchedVecEnvBase):
 
     def __init__(self, game="reward_report_v0", num_envs=1, seed=None, agent_id_in_obs=True, **config):
         self.batched = make_batched(game, num_games=num_envs, seed=seed, **config)
+        require_same_step(self.batched, "ParameterSharingVecEnv")
         self.n_games, self.n = self.batched.num_games, self.batched.n
         self.agent_id_in_obs = bool(agent_id_in_obs)
         slots = self.n_games * self.n
