@@ -129,13 +129,20 @@ def test_next_step_actions_are_still_checked_on_the_reset_step():
 
 def test_adapters_refuse_next_step():
     from strategic_feedback_env.group_vector import GroupVecEnv
-    from strategic_feedback_env.torchrl import LabelerTorchRLEnv
     from strategic_feedback_env.vector import ParameterSharingVecEnv, SingleLabelerVecEnv, SingleLabelerVectorEnv
 
-    for adapter in (ParameterSharingVecEnv, SingleLabelerVecEnv, SingleLabelerVectorEnv, GroupVecEnv,
-                    LabelerTorchRLEnv):
+    for adapter in (ParameterSharingVecEnv, SingleLabelerVecEnv, SingleLabelerVectorEnv, GroupVecEnv):
         with pytest.raises(ValueError, match="autoreset: .*same_step"):
             adapter("reward_report_v0", num_envs=2, autoreset="next_step")
+
+
+def test_the_torchrl_env_refuses_next_step():
+    pytest.importorskip("tensordict", reason="the TorchRL env needs the [interop] extra (torchrl, tensordict)")
+    pytest.importorskip("torchrl", reason="the TorchRL env needs the [interop] extra (torchrl, tensordict)")
+    from strategic_feedback_env.torchrl import LabelerTorchRLEnv
+
+    with pytest.raises(ValueError, match="autoreset: .*same_step"):
+        LabelerTorchRLEnv("reward_report_v0", num_envs=2, autoreset="next_step")
 
 
 # the existing bound's cases (tests/test_batched_torch.py); in (B, n, K) units for the first two
