@@ -504,9 +504,10 @@ def set_exploration(model, spec: GameSpec, action_mode: str, exploration) -> Non
     if unknown:
         raise ValueError(f"exploration: unknown coordinate group(s) {unknown}; this game and action mode have "
                          f"{sorted(slots)}")
+    values = {key: check_number(value, f"exploration[{key!r}]") for key, value in values.items()}  # all, first
     with torch.no_grad():
         for key, value in values.items():
-            log_std[slots[key]] = check_number(value, f"exploration[{key!r}]")
+            log_std[slots[key]] = value
 
 
 def _learn(model, timesteps, progress_bar, callback, tb_log_name, reset_num_timesteps=True):

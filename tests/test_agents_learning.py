@@ -358,7 +358,7 @@ def test_exploration_sets_the_initial_log_std_per_coordinate_group():
     with pytest.raises(ValueError, match="unknown coordinate group"):
         set_exploration(model, spec, "sharpen", {"sizes": -1.0})
     with pytest.raises(ValueError, match=r"exploration\['report'\]"):
-        set_exploration(model, spec, "sharpen", {"report": "wide"})
+        set_exploration(model, spec, "sharpen", {"size": -0.5, "report": "wide"})
     np.testing.assert_allclose(model.policy.log_std.detach().numpy(), [-1.25] * 6)  # a refused call changes nothing
 
 
