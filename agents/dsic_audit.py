@@ -127,10 +127,8 @@ def _build(name, game, env_config, agent, seed, spec, learn):
     from . import learning
 
     # the names are checked in audit(): what is left is a learned adversary (LEARNED)
-    options = learn.get(name, {})
-    defaults = learning.audit_defaults(game, name, options.get("timesteps"))
     policy, _ = learning.train_best_response(game=game, env_config=env_config, algo=name, focal_agent=agent,
-                                             seed=seed, **{**defaults, **options})
+                                             seed=seed, **learning.with_audit_defaults(game, name, learn.get(name)))
     return _policy_actor(policy)
 
 
@@ -139,10 +137,10 @@ def _build_joint(name, game, env_config, seed, learn):
 
     if name == "shared":
         policy, _ = learning.train_shared(game=game, env_config=env_config, seed=seed,
-                                          **{**learning.audit_defaults(game, name), **learn.get(name, {})})
+                                          **learning.with_audit_defaults(game, name, learn.get(name)))
         return policy.for_agent
     policies = learning.train_independent(game=game, env_config=env_config, seed=seed,
-                                          **{**learning.audit_defaults(game, name), **learn.get(name, {})})
+                                          **learning.with_audit_defaults(game, name, learn.get(name)))
     return lambda agent: policies[agent]
 
 

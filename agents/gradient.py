@@ -287,8 +287,7 @@ class InterimGradientAdversary(GradientAdversary):
         M = self.samples
         rewards, sizes = rules.draw_types(self._rng, (M, game.n_labelers), game.K, game.reward_distribution,
                                           game.dirichlet_alpha, game.normalization, game.max_size, game.fixed_sizes)
-        eps = game.input_noise
-        noise = self._rng.uniform(-eps, eps, (M, game.n_labelers, game.K)) if eps > 0 else None
+        noise = rules.draw_noise(self._rng, (M, game.n_labelers, game.K), game.input_noise)
         br = self.best_response(game.mechanism, rewards, sizes, i, game.rewards[i], game.sizes[i], game.normalization,
                                 game.report_size, game.max_size, game.reference, noise, expected=True)
         return rules.encode_actions(br.report[0], br.size[0], game.normalization, game.report_size, game.max_size)

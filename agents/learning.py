@@ -413,14 +413,14 @@ def default_algo_kwargs(algo: str, game: str = "reward_report_v0") -> dict:
     raise ValueError(f"algo must be one of {tuple(ALGOS)}, got {algo!r}")
 
 
-def audit_defaults(game: str, algo: str = "ppo", timesteps=None) -> dict:
+def audit_defaults(game: str, algo: str = "ppo", timesteps=None, n_envs=None) -> dict:
     """How the DSIC audit's unilateral learners act (overridable per adversary).
 
     Reward-report game: ``action_mode="sharpen"`` (lifted PPO from 0.39 to 0.99 of the white-box
     gain under exact ``sw_max``). For PPO also ``action_scale=1``, ``reward="gain"``, a quiet
     report (initial log std -3.5 on the ``K`` report coordinates, -1.5 on the size entry, -2 on
     the sharpening entry) and rollouts of ``timesteps / (20 n_envs)`` steps rounded to a power of
-    two, at least 32 (about 20 updates whatever the budget: 128 for 20k steps): the best response
+    two, at least 32 (about 20 updates whatever the budget: 128 for 20k steps and 8 envs): the best response
     under truncated training is a small, precise deviation (mostly the size), which exploration
     noise on the report hides. Measured against the interim white box (n=5, K=10, 20k steps,
     three seeds; experiments/README.md §8): 0.95 of its gain under exact ``sw_max``, 0.91-0.94
@@ -430,13 +430,27 @@ def audit_defaults(game: str, algo: str = "ppo", timesteps=None) -> dict:
         return {}
     if algo != "ppo":
         return {"action_mode": "sharpen"}
-    steps = DEFAULT_TIMESTEPS["ppo"] if timesteps is None else int(timesteps)
+    steps = check_positive_int(DEFAULT_TIMESTEPS["ppo"] if timesteps is None else timesteps, "timesteps")
+    envs = check_positive_int(DEFAULT_N_ENVS["ppo"] if n_envs is None else n_envs, "n_envs")
     return {"action_mode": "sharpen", "action_scale": 1.0, "reward": "gain",
             "exploration": {"report": -3.5, "size": -1.5, "sharpen": -2.0},
-            "algo_kwargs": {"n_steps": max(32, 2 ** round(math.log2(steps / (AUDIT_PPO_UPDATES * DEFAULT_N_ENVS["ppo"]))))}}
+            "algo_kwargs": {"n_steps": max(32, 2 ** round(math.log2(steps / (AUDIT_PPO_UPDATES * envs))))}}
 
 
 AUDIT_PPO_UPDATES = 20
+
+
+def with_audit_defaults(game: str, algo: str, options=None) -> dict:
+    """The keyword arguments an audit learner trains with: :func:`audit_defaults` for its budget
+    overlaid with ``options``; dict-valued entries (``algo_kwargs``, ``exploration``) are merged
+    key by key, so ``{"algo_kwargs": {"learning_rate": 3e-4}}`` keeps the default rollout length."""
+    options = dict(options or {})
+    defaults = audit_defaults(game, algo, options.get("timesteps"), options.get("n_envs"))
+    merged = {**defaults, **options}
+    for key, value in defaults.items():
+        if isinstance(value, dict) and isinstance(options.get(key), dict):
+            merged[key] = {**value, **options[key]}
+    return merged
 
 
 DEFAULT_TIMESTEPS = {"ppo": 10_000, "sac": 5_000}

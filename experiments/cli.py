@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     _game_options(p)
     p.add_argument("--ppo-timesteps", type=int_at_least(1), default=20_000, help="PPO (and shared/independent) steps")
     p.add_argument("--sac-timesteps", type=int_at_least(1), default=10_000, help="SAC training steps")
-    p.add_argument("--gradient-steps", type=int_at_least(1), default=150, help="ascent steps of the gradient adversary")
+    p.add_argument("--gradient-steps", type=int_at_least(1), default=150, help="ascent steps of the gradient and interim adversaries")
     p.add_argument("--suite", type=one_of(lambda: ("default", "practical"), "suite"), default="default",
                    help="default: every registered mechanism; practical: the [SUN] rules as run (docs/model.md §4)")
     p.add_argument("--coalition", type=listed(labeler_id, what="labeler ids"), action="append", default=None,

@@ -361,8 +361,9 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
                                      "social_welfare", "total_payment")}
         # Copies where the array is (or may be) env state, so callers cannot alias it. With
         # redraw_types="round", and on an episode's last round, the types are replaced by fresh
-        # arrays before step() returns (the next round or episode draws new ones), so this round's
-        # arrays are handed over as they are.
+        # arrays before the env plays again (the next round or episode draws new ones: before
+        # step() returns, or in autoreset="next_step" mode at the reset step, until which only
+        # truthful_actions() reads them), so this round's arrays are handed over as they are.
         handover = self.redraw_types == "round" or self.round + 1 >= self.max_cycles
         ops = self.ops
         infos.update(policy=ops.copy(res["policy"]), report=reports,

@@ -383,3 +383,15 @@ def test_audit_defaults_give_about_twenty_ppo_updates_whatever_the_budget():
     assert audit_defaults("reward_report_v0", "ppo", 20_000)["algo_kwargs"]["n_steps"] == 128
     assert audit_defaults("reward_report_v0", "sac") == {"action_mode": "sharpen"}
     assert audit_defaults("online_feedback_v0", "ppo") == {}
+
+
+def test_audit_options_merge_dict_entries_key_by_key():
+    from strategic_feedback_env.agents.learning import with_audit_defaults
+
+    options = with_audit_defaults("reward_report_v0", "ppo", {"timesteps": 3000, "algo_kwargs": {"learning_rate": 3e-4},
+                                                               "exploration": {"report": -2.0}})
+    assert options["algo_kwargs"] == {"n_steps": 32, "learning_rate": 3e-4}
+    assert options["exploration"] == {"report": -2.0, "size": -1.5, "sharpen": -2.0}
+    assert options["timesteps"] == 3000 and options["reward"] == "gain"
+    assert with_audit_defaults("reward_report_v0", "ppo", {"exploration": -1.0})["exploration"] == -1.0
+    assert with_audit_defaults("online_feedback_v0", "ppo", None) == {}

@@ -128,8 +128,7 @@ class RewardReportRounds:
     def _draw_round(self):
         if self.redraw_types == "round":
             self._draw_types()
-        eps = self.input_noise
-        noise = self.np_random.uniform(-eps, eps, (*self.batch_shape, self.n_labelers, self.K)) if eps > 0 else None
+        noise = rules.draw_noise(self.np_random, (*self.batch_shape, self.n_labelers, self.K), self.input_noise)
         self.noise = noise if noise is None or self.sybils is None else self.sybils.expand(noise, -2)
 
     def _observations(self):

@@ -52,6 +52,12 @@ def draw_types(rng, shape, K, distribution, dirichlet_alpha, normalization, max_
     return rewards, sizes
 
 
+def draw_noise(rng, shape, eps):
+    """The mechanism's input noise (Thm 4.12): ``U[-eps, eps]`` per entry of ``shape``, or
+    ``None`` for ``eps = 0``."""
+    return rng.uniform(-eps, eps, shape) if eps > 0 else None
+
+
 def decode_size(entry, max_size):
     """The reported size ``w~ = 1 + a (max_size - 1)`` of an action's size entry ``a`` in ``[0, 1]``
     (numpy arrays or torch tensors)."""
