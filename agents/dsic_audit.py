@@ -128,7 +128,8 @@ def _build(name, game, env_config, agent, seed, spec, learn):
 
     # the names are checked in audit(): what is left is a learned adversary (LEARNED)
     policy, _ = learning.train_best_response(game=game, env_config=env_config, algo=name, focal_agent=agent,
-                                             seed=seed, **learning.with_audit_defaults(game, name, learn.get(name)))
+                                             seed=seed, **learning.with_audit_defaults(game, name, learn.get(name),
+                                                                                       env_config))
     return _policy_actor(policy)
 
 

@@ -34,6 +34,13 @@ about -0.6 in the first rollouts of the test game) and ends lower than residual 
 ``K = 10`` (measured under ``sw_max``, lam 0.1, n = 5, 10k PPO steps: gain 0.085 vs 0.110 per
 round; with ``K = 3`` both reach about 0.30).
 
+**What the model sees.** ``observation="full"`` (the default): the game's observation.
+``observation="type"`` (reward-report game): the labeler's own type only, its reward and size
+columns; the round and the last policy are zeroed before the model reads them (the
+observation keeps its shape). With types redrawn every round neither carries information about
+this round's others, and a network that must learn to ignore 11 of 22 inputs from 20 000 noisy
+rewards learns the rest worse (measured under mirror ascent ``T = 3``: experiments/README.md §8).
+
 **Why these defaults.** In the reward-report game types are redrawn every round and the
 reward is the round's utility, so the best response is a one-step (bandit) problem: PPO uses
 ``gamma = 0`` and short rollouts; SAC uses ``gamma = 0``. The online game carries weights over
@@ -77,10 +84,12 @@ from .policies import GameSpec, LabelerPolicy, spec_of
 ALGOS = {"ppo": PPO, "sac": SAC}
 ACTION_MODES = ("residual", "direct", "sharpen")
 REWARDS = ("utility", "gain")
+OBSERVATIONS = ("full", "type")
 FORMAT_VERSION = 1
 
 __all__ = [
     "ACTION_MODES",
+    "OBSERVATIONS",
     "ALGOS",
     "GainLogger",
     "LearnedPolicy",
@@ -133,6 +142,21 @@ def to_env_action(raw, obs, spec: GameSpec, action_mode: str = "residual", actio
 SHARPEN_RANGE = 4.0  # the sharpening exponent s ranges over [e^-4, e^4]
 
 
+def hidden_columns(spec: GameSpec, observation: str):
+    """The observation columns zeroed before the model reads them (module docstring, "What the
+    model sees"): ``None`` for ``"full"``; for ``"type"`` the reward-report game's round and last
+    policy. Refuses (``ValueError``) an unknown ``observation`` or ``"type"`` in another game."""
+    if observation not in OBSERVATIONS:
+        raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
+    if observation == "full":
+        return None
+    if spec.game != "reward_report_v0":
+        raise ValueError(f"observation='type' applies to the reward-report game (the labeler's reward and size "
+                         f"columns), not to {spec.game}")
+    layout = rules.observation_layout(spec.K)
+    return np.r_[layout["round"], layout["last_policy"]]
+
+
 def model_action_shape(env_shape, spec: GameSpec, action_mode: str) -> tuple:
     """The SB3 model's action shape: the env's, plus the sharpening entry in ``"sharpen"`` mode
     (reward-report game)."""
@@ -153,6 +177,26 @@ class _GainReward(VecEnvWrapper):
     def step_wait(self):
         obs, rewards, dones, infos = self.venv.step_wait()
         return obs, np.array([info["gain"] for info in infos], dtype=np.float32), dones, infos
+
+
+class _HideColumns(VecEnvWrapper):
+    """VecEnv wrapper: the observation with ``columns`` zeroed (:func:`hidden_columns`)."""
+
+    def __init__(self, venv, columns):
+        super().__init__(venv)
+        self.columns = columns
+
+    def _hide(self, obs):
+        obs = np.array(obs)
+        obs[..., self.columns] = 0.0
+        return obs
+
+    def reset(self):
+        return self._hide(self.venv.reset())
+
+    def step_wait(self):
+        obs, rewards, dones, infos = self.venv.step_wait()
+        return self._hide(obs), rewards, dones, infos
 
 
 class _ActionTransform(VecEnvWrapper):
@@ -193,6 +237,7 @@ class LearnedPolicy(LabelerPolicy):
     model : PPO or SAC
     algo : "ppo" or "sac"
     action_mode, action_scale : see the module docstring (how model actions become env actions)
+    observation : "full" or "type": what the model sees (module docstring)
     n_agents : int or None
         Set for a parameter-sharing model: a one-hot agent id of length ``n_agents`` is appended
         to the observation. ``agent_index`` (int or ``"labeler_i"``) is the default id used by
@@ -202,7 +247,7 @@ class LearnedPolicy(LabelerPolicy):
     """
 
     def __init__(self, spec, model, algo="ppo", action_mode="residual", action_scale=5.0, n_agents=None,
-                 agent_index=None, metadata=None):
+                 agent_index=None, metadata=None, observation="full"):
         super().__init__(spec)
         if algo not in ALGOS:
             raise ValueError(f"algo must be one of {tuple(ALGOS)}, got {algo!r}")
@@ -212,6 +257,8 @@ class LearnedPolicy(LabelerPolicy):
         self.algo = algo
         self.action_mode = action_mode
         self.action_scale = float(action_scale)
+        self._hidden = hidden_columns(spec, observation)
+        self.observation = observation
         self.n_agents = None if n_agents is None else int(n_agents)
         self.agent_index = None if agent_index is None else labeler_index(agent_index, self.n_agents)
         self.metadata = dict(metadata or {})
@@ -225,12 +272,21 @@ class LearnedPolicy(LabelerPolicy):
 
     def __repr__(self) -> str:
         return (f"LearnedPolicy(algo={self.algo!r}, game={self.spec.game!r}, K={self.spec.K}, "
-                f"action_mode={self.action_mode!r}, n_agents={self.n_agents}, agent_index={self.agent_index})")
+                f"action_mode={self.action_mode!r}, observation={self.observation!r}, n_agents={self.n_agents}, "
+                f"agent_index={self.agent_index})")
 
     # -- acting ------------------------------------------------------------------------------
     def model_input(self, obs, agent_index=None) -> np.ndarray:
-        """Observations ``(..., obs_dim)`` -> model input (one-hot id appended if shared)."""
-        obs = np.asarray(obs, dtype=np.float64)
+        """Observations ``(..., obs_dim)`` -> model input (one-hot id appended if shared; the
+        columns ``observation`` hides zeroed)."""
+        x = self._with_agent_id(np.asarray(obs, dtype=np.float64), agent_index)
+        if self._hidden is None:
+            return x
+        x = x.copy()
+        x[..., self._hidden] = 0.0
+        return x
+
+    def _with_agent_id(self, obs, agent_index):
         d = self.spec.obs_dim
         if self.n_agents is None:
             if obs.shape[-1:] != (d,):
@@ -288,6 +344,7 @@ class LearnedPolicy(LabelerPolicy):
             "spec": asdict(self.spec),
             "action_mode": self.action_mode,
             "action_scale": self.action_scale,
+            "observation": self.observation,
             "agent_id": {"one_hot": self.n_agents is not None, "n_agents": self.n_agents,
                          "agent_index": self.agent_index},
             "env_config": self.metadata.get("env_config"),
@@ -333,6 +390,7 @@ class LearnedPolicy(LabelerPolicy):
             algo = meta["algo"]
             agent_id = meta["agent_id"]
             action_mode, action_scale = meta["action_mode"], float(meta["action_scale"])
+            observation = meta.get("observation", "full")  # sidecars before the option: the full observation
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"corrupt sidecar {json_path}: missing or bad field ({e!r})") from None
         if algo not in ALGOS:
@@ -350,7 +408,8 @@ class LearnedPolicy(LabelerPolicy):
         metadata["versions"] = meta.get("versions")
         try:
             return cls(spec, model, algo=algo, action_mode=action_mode, action_scale=action_scale,
-                       n_agents=n_agents, agent_index=agent_id.get("agent_index"), metadata=metadata)
+                       n_agents=n_agents, agent_index=agent_id.get("agent_index"), metadata=metadata,
+                       observation=observation)
         except ValueError as e:
             raise ValueError(f"{zip_path} does not match its sidecar: {e}") from None
 
@@ -413,39 +472,43 @@ def default_algo_kwargs(algo: str, game: str = "reward_report_v0") -> dict:
     raise ValueError(f"algo must be one of {tuple(ALGOS)}, got {algo!r}")
 
 
-def audit_defaults(game: str, algo: str = "ppo", timesteps=None, n_envs=None) -> dict:
+def audit_defaults(game: str, algo: str = "ppo", timesteps=None, n_envs=None, env_config=None) -> dict:
     """How the DSIC audit's unilateral learners act (overridable per adversary).
 
     Reward-report game: ``action_mode="sharpen"`` (lifted PPO from 0.39 to 0.99 of the white-box
     gain under exact ``sw_max``). For PPO also ``action_scale=1``, ``reward="gain"``, a quiet
     report (initial log std -3.5 on the ``K`` report coordinates, -1.5 on the size entry, -2 on
-    the sharpening entry) and rollouts of ``timesteps / (20 n_envs)`` steps rounded to a power of
-    two, at least 32 (about 20 updates whatever the budget: 128 for 20k steps and 8 envs): the best response
-    under truncated training is a small, precise deviation (mostly the size), which exploration
-    noise on the report hides. Measured against the interim white box (n=5, K=10, 20k steps,
-    three seeds; experiments/README.md §8): 0.95 of its gain under exact ``sw_max``, 0.91-0.94
-    under mirror ascent ``T = 1`` and 0.73-0.87 at ``T = 3``, where the old defaults reached -4.9.
-    """
+    the sharpening entry), rollouts of ``timesteps / (20 n_envs)`` steps rounded to a power of
+    two, at least 32 (about 20 updates whatever the budget: 128 for 20k steps and 8 envs), and,
+    where ``env_config`` redraws the types every round (the default), ``observation="type"``:
+    the best response under truncated training is a small, precise deviation (mostly the
+    size), which exploration noise on the report and inputs that carry nothing (the round, the
+    last policy) hide. Measured against the interim white box (n=5, K=10, 20k steps, three
+    seeds; experiments/README.md §8): 0.92-0.95 of its gain under exact ``sw_max``, 0.88-0.98
+    under mirror ascent ``T = 1`` and 0.85-1.00 at ``T = 3`` (with the full observation 0.95 on one seed,
+    0.92-0.94 and 0.73-0.87; the old defaults reached -4.9 at ``T = 3``)."""
     if game != "reward_report_v0":
         return {}
     if algo != "ppo":
         return {"action_mode": "sharpen"}
     steps = check_positive_int(DEFAULT_TIMESTEPS["ppo"] if timesteps is None else timesteps, "timesteps")
     envs = check_positive_int(DEFAULT_N_ENVS["ppo"] if n_envs is None else n_envs, "n_envs")
+    redrawn = (env_config or {}).get("redraw_types", "round") == "round"
     return {"action_mode": "sharpen", "action_scale": 1.0, "reward": "gain",
             "exploration": {"report": -3.5, "size": -1.5, "sharpen": -2.0},
-            "algo_kwargs": {"n_steps": max(32, 2 ** round(math.log2(steps / (AUDIT_PPO_UPDATES * envs))))}}
+            "algo_kwargs": {"n_steps": max(32, 2 ** round(math.log2(steps / (AUDIT_PPO_UPDATES * envs))))},
+            **({"observation": "type"} if redrawn else {})}
 
 
 AUDIT_PPO_UPDATES = 20
 
 
-def with_audit_defaults(game: str, algo: str, options=None) -> dict:
+def with_audit_defaults(game: str, algo: str, options=None, env_config=None) -> dict:
     """The keyword arguments an audit learner trains with: :func:`audit_defaults` for its budget
-    overlaid with ``options``; dict-valued entries (``algo_kwargs``, ``exploration``) are merged
+    and game configuration overlaid with ``options``; dict-valued entries (``algo_kwargs``, ``exploration``) are merged
     key by key, so ``{"algo_kwargs": {"learning_rate": 3e-4}}`` keeps the default rollout length."""
     options = dict(options or {})
-    defaults = audit_defaults(game, algo, options.get("timesteps"), options.get("n_envs"))
+    defaults = audit_defaults(game, algo, options.get("timesteps"), options.get("n_envs"), env_config)
     merged = {**defaults, **options}
     for key, value in defaults.items():
         if isinstance(value, dict) and isinstance(options.get(key), dict):
@@ -552,7 +615,8 @@ def _check_common(game, env_config, algo, action_mode):
 def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", focal_agent="labeler_0",
                         other_policies=None, timesteps=None, seed=0, n_envs=None, tensorboard_log=None,
                         progress_bar=False, algo_kwargs=None, action_mode="residual", action_scale=5.0,
-                        callback=None, verbose=0, model=None, reward="utility", exploration=None):
+                        callback=None, verbose=0, model=None, reward="utility", exploration=None,
+                        observation="full"):
     """Train ``focal_agent``'s best response against fixed ``other_policies`` (default truthful).
 
     Parameters
@@ -577,6 +641,8 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
         every coordinate, or a dict with any of ``"report"`` (the report coordinates),
         ``"size"`` and ``"sharpen"`` (those entries of the reward-report game's action; the
         others keep ``policy_kwargs["log_std_init"]``); see :func:`set_exploration`
+    observation : "full" (default) or "type": the model sees only the labeler's own reward and
+        size (reward-report game; module docstring, "What the model sees")
 
     Returns
     -------
@@ -591,11 +657,16 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
     focal = f"labeler_{labeler_index(focal_agent, len(agents), 'focal_agent')}"
     timesteps = check_positive_int(DEFAULT_TIMESTEPS[algo] if timesteps is None else timesteps, "timesteps")
     n_envs = check_positive_int(DEFAULT_N_ENVS[algo] if n_envs is None else n_envs, "n_envs")
-    venv = SingleLabelerVecEnv(game=game, num_envs=n_envs, focal_agent=focal, other_policies=other_policies,
-                               seed=seed, **config)
     if reward not in REWARDS:
         raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
-    venv = _ActionTransform(_GainReward(venv) if reward == "gain" else venv, spec, action_mode, action_scale)
+    hidden = hidden_columns(spec, observation)
+    venv = SingleLabelerVecEnv(game=game, num_envs=n_envs, focal_agent=focal, other_policies=other_policies,
+                               seed=seed, **config)
+    if reward == "gain":
+        venv = _GainReward(venv)
+    if hidden is not None:
+        venv = _HideColumns(venv, hidden)
+    venv = _ActionTransform(venv, spec, action_mode, action_scale)
     if exploration is not None and algo != "ppo":
         raise ValueError(f"exploration sets PPO's action log std; {algo} learns its own (got exploration={exploration!r})")
     if model is None:
@@ -609,8 +680,8 @@ def train_best_response(game="reward_report_v0", env_config=None, algo="ppo", fo
         reset = False
     history, elapsed = _learn(model, timesteps, progress_bar, callback, f"{algo}_br_{focal}", reset)
     meta = dict(env_config=config, seed=seed, timesteps=int(model.num_timesteps), focal_agent=focal,
-                algo_kwargs=kwargs, reward=reward, exploration=exploration)
-    policy = LearnedPolicy(spec, model, algo, action_mode, action_scale, metadata=meta)
+                algo_kwargs=kwargs, reward=reward, exploration=exploration, observation=observation)
+    policy = LearnedPolicy(spec, model, algo, action_mode, action_scale, metadata=meta, observation=observation)
     info = dict(algo=algo, game=game, env_config=config, focal_agent=focal, seed=seed, timesteps=timesteps,
                 n_envs=n_envs, algo_kwargs=kwargs, vec_env="SingleLabelerVecEnv", time_s=elapsed, gain_history=history)
     return policy, info

@@ -385,6 +385,16 @@ def test_audit_defaults_give_about_twenty_ppo_updates_whatever_the_budget():
     assert audit_defaults("online_feedback_v0", "ppo") == {}
 
 
+def test_audit_ppo_sees_only_its_type_where_types_are_redrawn_every_round():
+    from strategic_feedback_env.agents.learning import audit_defaults, with_audit_defaults
+
+    assert audit_defaults("reward_report_v0", "ppo")["observation"] == "type"
+    assert audit_defaults("reward_report_v0", "ppo", env_config={"redraw_types": "round"})["observation"] == "type"
+    # types kept for the episode: the last policy tells something about the others, so it stays in view
+    assert "observation" not in audit_defaults("reward_report_v0", "ppo", env_config={"redraw_types": "episode"})
+    assert with_audit_defaults("reward_report_v0", "ppo", {"observation": "full"})["observation"] == "full"
+
+
 def test_audit_options_merge_dict_entries_key_by_key():
     from strategic_feedback_env.agents.learning import with_audit_defaults
 
@@ -395,3 +405,37 @@ def test_audit_options_merge_dict_entries_key_by_key():
     assert options["timesteps"] == 3000 and options["reward"] == "gain"
     assert with_audit_defaults("reward_report_v0", "ppo", {"exploration": -1.0})["exploration"] == -1.0
     assert with_audit_defaults("online_feedback_v0", "ppo", None) == {}
+
+
+# -- what the model sees -----------------------------------------------------------------------
+def test_type_observation_hides_the_round_and_last_policy_from_the_model(tmp_path):
+    policy, _ = train_best_response(env_config=SIZED, timesteps=64, n_envs=2, action_mode="sharpen",
+                                    observation="type")
+    assert policy.metadata["observation"] == "type"
+    obs = _obs(SIZED, n=16)
+    K = 4  # reward 0..3, size 4, round 5, last policy 6..9 (the layout, written out here)
+    scrambled = obs.copy()
+    scrambled[:, 5:] = np.random.default_rng(1).random((16, 1 + K))
+    np.testing.assert_array_equal(policy(scrambled), policy(obs))
+    x = policy.model_input(obs)
+    np.testing.assert_array_equal(x[:, 5:], 0.0)
+    np.testing.assert_array_equal(x[:, :5], obs[:, :5])
+    other_type = obs.copy()
+    other_type[:, 4] = 1.0 - other_type[:, 4]  # the size is seen: some action moves
+    assert not np.array_equal(policy(other_type), policy(obs))
+    policy.save(tmp_path / "m")
+    loaded = LearnedPolicy.load(tmp_path / "m")
+    assert loaded.observation == "type"
+    np.testing.assert_array_equal(loaded(scrambled), policy(obs))
+
+
+def test_full_observation_is_the_default_and_bad_observations_are_refused():
+    policy, _ = train_best_response(env_config=SIZED, timesteps=64, n_envs=2)
+    assert policy.observation == "full"
+    obs = _obs(SIZED, n=16)
+    np.testing.assert_array_equal(policy.model_input(obs), obs)
+    with pytest.raises(ValueError, match="observation must be one of"):
+        train_best_response(env_config=SIZED, timesteps=64, observation="own")
+    with pytest.raises(ValueError, match="applies to the reward-report game"):
+        train_best_response(game="online_feedback_v0", env_config={"n_labelers": 3}, timesteps=64,
+                            observation="type")
