@@ -157,6 +157,13 @@ def hidden_columns(spec: GameSpec, observation: str):
     return np.r_[layout["round"], layout["last_policy"]]
 
 
+def hide_columns(obs, columns) -> np.ndarray:
+    """A copy of ``obs (..., d)`` with ``columns`` (from :func:`hidden_columns`) zeroed."""
+    obs = np.array(obs, dtype=np.float64)
+    obs[..., columns] = 0.0
+    return obs
+
+
 def model_action_shape(env_shape, spec: GameSpec, action_mode: str) -> tuple:
     """The SB3 model's action shape: the env's, plus the sharpening entry in ``"sharpen"`` mode
     (reward-report game)."""
@@ -186,17 +193,12 @@ class _HideColumns(VecEnvWrapper):
         super().__init__(venv)
         self.columns = columns
 
-    def _hide(self, obs):
-        obs = np.array(obs)
-        obs[..., self.columns] = 0.0
-        return obs
-
     def reset(self):
-        return self._hide(self.venv.reset())
+        return hide_columns(self.venv.reset(), self.columns)
 
     def step_wait(self):
         obs, rewards, dones, infos = self.venv.step_wait()
-        return self._hide(obs), rewards, dones, infos
+        return hide_columns(obs, self.columns), rewards, dones, infos
 
 
 class _ActionTransform(VecEnvWrapper):
@@ -280,11 +282,7 @@ class LearnedPolicy(LabelerPolicy):
         """Observations ``(..., obs_dim)`` -> model input (one-hot id appended if shared; the
         columns ``observation`` hides zeroed)."""
         x = self._with_agent_id(np.asarray(obs, dtype=np.float64), agent_index)
-        if self._hidden is None:
-            return x
-        x = x.copy()
-        x[..., self._hidden] = 0.0
-        return x
+        return x if self._hidden is None else hide_columns(x, self._hidden)
 
     def _with_agent_id(self, obs, agent_index):
         d = self.spec.obs_dim
