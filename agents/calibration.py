@@ -7,7 +7,10 @@ reference is the white box with the learner's information where it ran: ``interi
 reward-report game's best response to the prior over the others' types,
 :class:`~strategic_feedback_env.agents.gradient.InterimGradientAdversary`), else the ex-post
 one (``gradient``, which answers the others' actual reports, or ``myopic`` in the online game);
-the row's ``white_box`` column names it. A
+the row's ``white_box`` column names it. Where both rows carry their per-episode gains
+(``episode_gains``, the same paired episodes) the share gets a 95% confidence interval,
+``white_box_share_ci`` (the ratio of paired means by the delta method,
+:func:`~strategic_feedback_env.agents.stats.ratio_ci`), stated in the verdict as ``0.93 ± 0.08``. A
 learner below ``threshold`` (default 0.9) that did not itself find a profitable misreport gets
 the verdict "inconclusive", not "no profitable misreport found". Where the white box cannot
 run (``n/a``: menus, policy gradient) the verdict says it is uncalibrated (docs/model.md §3, §4).
@@ -16,6 +19,8 @@ run (``n/a``: menus, policy gradient) the verdict says it is uncalibrated (docs/
 from __future__ import annotations
 
 import math
+
+from .stats import ratio_ci
 
 WHITE_BOX_NAMES = ("interim", "gradient", "myopic")  # the first one present is the reference
 LEARNED_NAMES = ("ppo", "sac", "shared", "independent")
@@ -43,6 +48,7 @@ def calibrate(rows, threshold=0.9):
         ref = white.get((row.get("mechanism"), row["labeler"]))
         done = "white_box_share" in row and not math.isnan(row["white_box_share"])
         row.setdefault("white_box_share", float("nan"))  # every row has the column (CSV)
+        row.setdefault("white_box_share_ci", float("nan"))
         row.setdefault("white_box", "")
         if row["adversary"] not in LEARNED_NAMES or ref is None or done or row["verdict"].startswith("inconclusive"):
             continue
@@ -58,10 +64,15 @@ def calibrate(rows, threshold=0.9):
             continue
         share = row["gain"] / ref["gain"] if ref["gain"] > 0 else float("nan")
         row["white_box_share"] = share
+        stated = f"{share:.2f}"
+        paired = row.get("episode_gains"), ref.get("episode_gains")
+        if all(paired) and len(paired[0]) == len(paired[1]):
+            row["white_box_share_ci"] = ratio_ci(*paired)[1]
+            stated += f" ± {row['white_box_share_ci']:.2f}"
         if not profitable and not (share >= threshold):
-            row["verdict"] = f"inconclusive: learner reached {share:.2f} of the {ref['adversary']} white-box gain"
+            row["verdict"] = f"inconclusive: learner reached {stated} of the {ref['adversary']} white-box gain"
         else:
-            row["verdict"] += f" ({share:.2f} of the {ref['adversary']} white box)"
+            row["verdict"] += f" ({stated} of the {ref['adversary']} white box)"
     return rows
 
 

@@ -41,7 +41,8 @@ SUITES = ("default", "practical")
 PRACTICAL_ADVERSARIES = ("exaggerate", "size_scaling", "random", "gradient", "interim", "ppo", "sac", "shared")
 PRACTICAL_QUICK_ADVERSARIES = ("exaggerate", "size_scaling", "gradient", "interim", "ppo")
 PRACTICAL_COLUMNS = ["mechanism", "adversary", "gain", "gain_ci", "optimisation_gap", "gain_over_gap", "payment",
-                     "negative_payment_share", "ir_violations", "social_welfare", "white_box_share", "white_box", "verdict"]
+                     "negative_payment_share", "ir_violations", "social_welfare", "white_box_share", "white_box_share_ci",
+                     "white_box", "verdict"]
 
 
 def practical_labels(quick: bool) -> list[str]:

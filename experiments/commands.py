@@ -152,11 +152,12 @@ def audit(args) -> int:
             rows.append(cell["truthful"])
         rows.append(cell["overall"])
         rows.extend(cell.get("group_rows", ()))  # one row per further coalition / sybil labeler
-    folder.write_csv("audit.csv", rows)
-    folder.write_csv("audit_labelers.csv", labelers)
+    per_episode = ("episode_gains",)  # kept in the parts (the share CIs); one number per column in the CSVs
+    folder.write_csv("audit.csv", [{k: v for k, v in r.items() if k not in per_episode} for r in rows])
+    folder.write_csv("audit_labelers.csv", [{k: v for k, v in r.items() if k not in per_episode} for r in labelers])
     folder.save_figure("audit.png", plotting.audit_figure(overall, episodes=args.episodes))
     cols = ["game", "mechanism", "adversary", "labeler", "gain", "gain_ci", "truthful_utility", "adversary_utility",
-            "payment", "social_welfare", "ir_violations", "white_box_share", "verdict"]
+            "payment", "social_welfare", "ir_violations", "white_box_share", "white_box_share_ci", "verdict"]
     if args.suite == "practical":
         folder.save_figure("gain_vs_gap.png", audit_exp.plot_gain_vs_gap(overall))
         cols = audit_exp.PRACTICAL_COLUMNS

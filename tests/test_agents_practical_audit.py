@@ -11,6 +11,7 @@ import pytest
 from strategic_feedback_env import mechanisms
 from strategic_feedback_env.agents import audit
 from strategic_feedback_env.agents.calibration import calibrate, gain_over_gap
+from strategic_feedback_env.agents.stats import ratio_ci
 from strategic_feedback_env.experiments import audit as audit_exp
 from strategic_feedback_env.experiments import cli
 
@@ -85,6 +86,51 @@ def test_calibration_states_the_share_and_calls_weak_learners_inconclusive():
     rows = calibrate(_rows(ppo=(0.0, False)))  # no white box in the rows: nothing to say
     assert math.isnan(rows[0]["white_box_share"]) and rows[0]["verdict"] == "no profitable misreport found"
     assert math.isnan(gain_over_gap(1.0, 0.0)) and gain_over_gap(1.0, 2.0) == 0.5
+
+
+def test_ratio_ci_covers_the_true_ratio_95_percent_of_the_time():
+    """Coverage by simulation: paired, correlated gains with a known ratio of means (2/3)."""
+    rng = np.random.default_rng(0)
+    trials, n = 4000, 40
+    white = 1.5 + rng.standard_normal((trials, n))
+    learned = 0.6 * white + 0.1 + 0.4 * rng.standard_normal((trials, n))  # mean 1.0 against 1.5
+    hits = 0
+    for x, y in zip(learned, white):
+        r, half = ratio_ci(x, y)
+        hits += abs(r - 1.0 / 1.5) <= half
+    assert 0.93 <= hits / trials <= 0.97
+
+
+def test_ratio_ci_matches_a_bootstrap_and_the_exact_cases():
+    rng = np.random.default_rng(1)
+    y = 1.0 + rng.standard_normal(200)
+    x = 0.9 * y + 0.3 * rng.standard_normal(200)
+    r, half = ratio_ci(x, y)
+    picks = rng.integers(0, 200, (4000, 200))
+    boot = x[picks].mean(1) / y[picks].mean(1)
+    assert r == pytest.approx(x.mean() / y.mean())
+    assert half == pytest.approx(1.959964 * boot.std(), rel=0.1)
+    assert ratio_ci(2.5 * y, y) == pytest.approx((2.5, 0.0), abs=1e-12)  # proportional: no spread
+    assert all(math.isnan(v) for v in ratio_ci([1.0, 2.0], [1.0, -1.0]))  # mean(y) = 0
+    with pytest.raises(ValueError, match="same length"):
+        ratio_ci([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_calibration_gives_the_share_a_confidence_interval_from_paired_episodes():
+    white = [1.0, 2.0, 0.5, 1.5]
+    learned = [0.9, 1.6, 0.6, 1.3]
+    rows = _rows(interim=(1.25, True), ppo=(1.1, True), sac=(0.5, False))
+    for row, gains in zip(rows, (white, learned, [0.5, 0.4, 0.6, 0.5])):
+        row["episode_gains"] = gains
+    by = {r["adversary"]: r for r in calibrate(rows)}
+    d = np.array(learned) - 0.88 * np.array(white)  # 0.88 = 4.4 / 5.0, the ratio of the sums
+    expected = 1.959964 * d.std(ddof=1) / (2.0 * 1.25)
+    assert by["ppo"]["white_box_share"] == pytest.approx(0.88)
+    assert by["ppo"]["white_box_share_ci"] == pytest.approx(expected, rel=1e-5)
+    assert by["ppo"]["verdict"] == f"profitable misreport: +1.1 (0.88 ± {expected:.2f} of the interim white box)"
+    assert by["sac"]["verdict"].startswith("inconclusive: learner reached 0.40 ± ")
+    rows = _rows(interim=(1.25, True), ppo=(1.1, True))  # no per-episode gains: no interval
+    assert math.isnan(calibrate(rows)[1]["white_box_share_ci"]) and rows[1]["verdict"].endswith("(0.88 of the interim white box)")
 
 
 def test_learners_are_calibrated_against_the_interim_white_box_where_it_ran():
