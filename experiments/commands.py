@@ -127,6 +127,11 @@ def _require_game_memory(args, game: str, learners, timesteps: int) -> None:
                    f"--n-labelers {args.n_labelers} and --n-outcomes {args.n_outcomes}")
 
 
+def _scalar_columns(rows: list[dict]) -> list[dict]:
+    """The rows without their per-episode gains, which the parts keep (the share's interval)."""
+    return [{k: v for k, v in r.items() if k != "episode_gains"} for r in rows]
+
+
 def audit(args) -> int:
     try:
         todo = audit_exp.cells(args)
@@ -152,9 +157,8 @@ def audit(args) -> int:
             rows.append(cell["truthful"])
         rows.append(cell["overall"])
         rows.extend(cell.get("group_rows", ()))  # one row per further coalition / sybil labeler
-    per_episode = ("episode_gains",)  # kept in the parts (the share CIs); one number per column in the CSVs
-    folder.write_csv("audit.csv", [{k: v for k, v in r.items() if k not in per_episode} for r in rows])
-    folder.write_csv("audit_labelers.csv", [{k: v for k, v in r.items() if k not in per_episode} for r in labelers])
+    folder.write_csv("audit.csv", _scalar_columns(rows))
+    folder.write_csv("audit_labelers.csv", _scalar_columns(labelers))
     folder.save_figure("audit.png", plotting.audit_figure(overall, episodes=args.episodes))
     cols = ["game", "mechanism", "adversary", "labeler", "gain", "gain_ci", "truthful_utility", "adversary_utility",
             "payment", "social_welfare", "ir_violations", "white_box_share", "white_box_share_ci", "verdict"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import numpy as np
@@ -162,8 +163,8 @@ def test_sfe_audit_practical_suite_end_to_end(tmp_path, capsys):
     out = tmp_path / "practical"
     labels = "affine_maximizer:solver=mirror_ascent;steps=1,affine_maximizer:menu=fixed"
     code = cli.main(["audit", "--suite", "practical", "--quick", "--episodes", "2", "--no-progress",
-                     "--mechanisms", labels, "--adversaries", "size_scaling,gradient", "--gradient-steps", "20",
-                     "--out", str(out)])
+                     "--mechanisms", labels, "--adversaries", "size_scaling,gradient,ppo", "--gradient-steps", "20",
+                     "--ppo-timesteps", "128", "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0, text
     with open(out / "audit.csv") as fh:
@@ -175,6 +176,14 @@ def test_sfe_audit_practical_suite_end_to_end(tmp_path, capsys):
     assert rows["affine_maximizer:menu=fixed", "gradient"]["verdict"].startswith("n/a")
     assert (out / "gain_vs_gap.png").stat().st_size > 1000
     assert "optimisation_gap" in text and "negative_payment_share" in text
+    # the share's interval comes from the two cells' per-episode gains, kept in the parts only
+    ppo = rows["affine_maximizer:solver=mirror_ascent;steps=1", "ppo"]
+    assert "episode_gains" not in ppo and "white_box_share_ci" in ppo
+    part = json.loads(next((out / "parts").glob("*steps=1*-ppo.json")).read_text())
+    gains = part["overall"]["episode_gains"]
+    assert len(gains) == 2 and np.mean(gains) == pytest.approx(float(ppo["gain"]))
+    assert ppo["white_box"] == "gradient" and math.isfinite(float(ppo["white_box_share_ci"]))
+    assert f"{float(ppo['white_box_share']):.2f} ± {float(ppo['white_box_share_ci']):.2f} of the gradient" in ppo["verdict"]
 
 
 def test_sharpen_action_mode_starts_at_truth_and_reaches_a_near_one_hot_report():
