@@ -204,7 +204,7 @@ def _row(adversary, agent, truthful, adv_utility, gains, payments, welfare, ir, 
         "social_welfare": float(np.mean(welfare)),
         "ir_violations": ir,
         "verdict": f"profitable misreport: +{g:.4g}" if profitable else "no profitable misreport found",
-        "episode_gains": [float(x) for x in np.asarray(gains, dtype=np.float64)],
+        "episode_gains": np.asarray(gains, dtype=np.float64).tolist(),
     }
 
 
