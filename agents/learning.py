@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import io
 import json
 import math
@@ -76,6 +77,7 @@ from strategic_feedback_env.mechanisms.validation import check_number, check_pos
 from strategic_feedback_env.labeler_game import agent_index as labeler_index
 from strategic_feedback_env.preference_report.rules import observation_layout as preference_layout
 from strategic_feedback_env.reward_report import rules
+from strategic_feedback_env.reward_report.reward_report import RewardReportEnv
 from strategic_feedback_env.single_agent import policy_callable
 from strategic_feedback_env.vector import ParameterSharingVecEnv, SingleLabelerVecEnv
 
@@ -492,7 +494,8 @@ def audit_defaults(game: str, algo: str = "ppo", timesteps=None, n_envs=None, en
         return {"action_mode": "sharpen"}
     steps = check_positive_int(DEFAULT_TIMESTEPS["ppo"] if timesteps is None else timesteps, "timesteps")
     envs = check_positive_int(DEFAULT_N_ENVS["ppo"] if n_envs is None else n_envs, "n_envs")
-    redrawn = (env_config or {}).get("redraw_types", "round") == "round"
+    default = inspect.signature(RewardReportEnv).parameters["redraw_types"].default
+    redrawn = (env_config or {}).get("redraw_types", default) == "round"
     return {"action_mode": "sharpen", "action_scale": 1.0, "reward": "gain",
             "exploration": {"report": -3.5, "size": -1.5, "sharpen": -2.0},
             "algo_kwargs": {"n_steps": max(32, 2 ** round(math.log2(steps / (AUDIT_PPO_UPDATES * envs))))},

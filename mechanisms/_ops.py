@@ -186,6 +186,14 @@ class NumpyOps:
         return a / b
 
     @staticmethod
+    def ifill(a, mask, value):
+        """``where(mask, value, a)`` (``mask`` broadcast against ``a``), reusing ``a``."""
+        if _reusable(a, mask):
+            np.copyto(a, value, where=mask)
+            return a
+        return np.where(mask, value, a)
+
+    @staticmethod
     def iexp(a):
         """``exp(a)``, reusing ``a``."""
         if isinstance(a, np.ndarray) and a.size >= _REUSE_MIN_SIZE and a.flags.writeable and a.dtype.kind == "f":
@@ -370,6 +378,9 @@ class TorchOps:
 
     def idiv(self, a, b):
         return a.div_(b) if self._reusable(a, b) else a / b
+
+    def ifill(self, a, mask, value):
+        return a.masked_fill_(mask, value) if self._reusable(a) else self.xp.where(mask, value, a)
 
     def iexp(self, a):
         return a.exp_() if self._reusable(a) else self.xp.exp(a)

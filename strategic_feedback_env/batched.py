@@ -74,12 +74,15 @@ deviation profiles); sizes whose state and step cannot fit in the memory availab
 device are refused at construction with the memory they would need
 (:mod:`strategic_feedback_env.batched_memory`). On the ``same_step`` terminal step of the
 reward-report game ``infos["true_reward"]`` is the view ``infos["final_observation"][..., :K]``
-(the same numbers: the old rewards are let go before the new episode draws its own). The
-trade-off of the two modes: ``same_step``'s terminal step holds the final and the new
-observation and the new episode's types at once (8.5 ``(B, n, K)`` arrays in all at ``n = 5,
-K = 10``, over the issue's 8); ``next_step`` spreads them over two steps, so no step holds more
-than a round does (7.5 on numpy, 7.7 on torch; its terminal step 6.4 and 7.1, its reset step
-4.4 and 5.3; ``sfe bench``), at the price of one step per episode that plays no round.
+(the same numbers: the old rewards are let go before the new episode draws its own), and the
+new episode's rewards are drawn straight into the reward columns of its first observation
+(:attr:`BatchedRewardReport.rewards` draws them again, the same numbers, when the next round
+reads them, so nothing the caller writes into an observation reaches the env's state). So at
+``n = 5, K = 10`` every step of both modes holds at most 8 ``(B, n, K)`` arrays in all, the
+issue's target (``same_step``: a round 7.5, the terminal step 7.7 on numpy, 7.8 and 7.6 on
+torch; ``next_step``: the terminal step 6.3 and 7.1, its reset step 4.6 and 4.5; ``sfe bench``).
+``next_step`` spreads the final and the new observation over two steps, at the price of one
+step per episode that plays no round.
 
 Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 2.4-2.6 million
 labeler-steps/s on one core (``sfe bench``). The short-axis reductions use the bit-identical
@@ -204,15 +207,20 @@ class BatchedLabelerGame:
         """Start a new episode in every game; returns ``obs (B, n, obs_dim)``."""
         if seed is not None:
             self.np_random = self._generator(seed)
-        self._new_episode()
+        obs = self._first_observation()
         self._started = True
         self._episode_over = False
-        return self._observations()
+        return obs
 
     def _new_episode(self):
         self.round = 0
         self._start_episode()
         self._draw_round()
+
+    def _first_observation(self):
+        """Start a new episode in every game and return its first observation."""
+        self._new_episode()
+        return self._observations()
 
     def check_actions(self, actions):
         """Validate ``actions`` ``(B, n, act_dim)``; return them as float64 (the torch backend: a
@@ -268,8 +276,7 @@ class BatchedLabelerGame:
         if done and self.autoreset == "same_step":
             infos["final_observation"] = obs
             self._end_episode(infos, obs)
-            self._new_episode()
-            obs = self._observations()
+            obs = self._first_observation()
         self._episode_over = done and self.autoreset == "next_step"
         B = self.num_games
         return obs, rewards, self.ops.bool_full((B,), done, like=obs), self.ops.bool_full((B,), False, like=obs), infos
@@ -279,8 +286,7 @@ class BatchedLabelerGame:
         episode (the same draws as ``same_step``'s reset); reward 0, both flags ``False``, the
         infos of ``reset()`` (none)."""
         self._episode_over = False
-        self._new_episode()
-        obs = self._observations()
+        obs = self._first_observation()
         B = self.num_games
         no = self.ops.bool_full((B,), False, like=obs)
         return obs, self.ops.zeros((B, self.n), like=obs), no, self.ops.copy(no), {}
@@ -350,6 +356,47 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
         ``(B, n)`` infos, which dominate at small ``K`` (the memory unit of ``batched_memory``)."""
         return self.K + 2
 
+    _rewards = None
+    _rewards_start = None  # the generator's state an episode's first rewards were drawn from, until read
+    _rewards_into = None  # where the next draw of types puts the rewards (once)
+
+    @property
+    def rewards(self):
+        """The labelers' true rewards ``(B, n, K)``. An episode's first are drawn straight into its
+        first observation's reward columns and held nowhere else; the first read draws them again
+        (the same numbers) from the generator state they were drawn from, which is put back after."""
+        if self._rewards_start is not None:
+            rng = self.np_random.bit_generator
+            now, rng.state = rng.state, self._rewards_start
+            self._draw_types(out=self.ops.empty((self.num_games, self.n, self.K), like=self.reference))
+            rng.state = now
+        return self._rewards
+
+    @rewards.setter
+    def rewards(self, value):
+        self._rewards, self._rewards_start = value, None
+
+    def _draw_types(self, out=None):
+        into, self._rewards_into = self._rewards_into, None
+        if into is None:
+            return super()._draw_types(out)
+        start = self.np_random.bit_generator.state
+        super()._draw_types(out=into)
+        self.rewards = None
+        self._rewards_start = start
+
+    def _first_observation(self):
+        """The new episode's first observation, its rewards drawn into it (see ``rewards``): the
+        terminal step of ``autoreset="same_step"`` holds one ``(B, n, K)`` array less. Sybil
+        identities, whose rewards are their owners' expanded, take the general path."""
+        if self.sybils is not None:
+            return super()._first_observation()
+        obs = self.ops.empty((self.num_games, self.n, self.obs_dim), like=self.reference)
+        self._rewards_into = obs[..., self.layout["reward"]]
+        self._new_episode()
+        return rr_rules.fill_observation(obs, self.sizes, self.max_size, self.round / self.max_cycles,
+                                         self.last_policy)
+
     def truthful_actions(self):
         require_reset(self._started, "truthful_actions()")
         return rr_rules.truthful_actions(self.rewards, self.sizes, self.max_size, self.report_size)
@@ -364,9 +411,10 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
         # arrays before the env plays again (the next round or episode draws new ones: before
         # step() returns, or in autoreset="next_step" mode at the reset step, until which only
         # truthful_actions() reads them), so this round's arrays are handed over as they are.
-        handover = self.redraw_types == "round" or self.round + 1 >= self.max_cycles
+        last = self.round + 1 >= self.max_cycles  # the policy is only observed before the new episode replaces it
+        handover = self.redraw_types == "round" or last
         ops = self.ops
-        infos.update(policy=ops.copy(res["policy"]), report=reports,
+        infos.update(policy=res["policy"] if last else ops.copy(res["policy"]), report=reports,
                      reported_size=ops.copy(ops.xp.broadcast_to(reported_sizes, (self.num_games, self.n))),
                      true_reward=self.rewards if handover else ops.copy(self.rewards),
                      true_size=self.sizes if handover else ops.copy(self.sizes))
@@ -482,8 +530,8 @@ def make_batched(game: str, num_games: int = 1, seed=None, backend="numpy", devi
     ``infos["final_observation"]``. ``autoreset="next_step"`` (Gymnasium's vector default): that
     step returns the final observation as ``obs`` (``terminated`` set) and the next ``step()``
     ignores its actions (still checked) and returns the new episode's first observation, reward
-    0, ``terminated = truncated = False`` and empty infos; it holds one observation and one set
-    of types less on the terminal step (see the module docstring, "Memory")."""
+    0, ``terminated = truncated = False`` and empty infos; it holds one observation less on the
+    terminal step (see the module docstring, "Memory")."""
     if not isinstance(game, str) or game not in BATCHED_GAMES:
         raise ValueError(f"unknown game {game!r}; available: {', '.join(BATCHED_GAMES)}")
     return BATCHED_GAMES[game](num_games=num_games, seed=seed, backend=backend, device=device, dtype=dtype,

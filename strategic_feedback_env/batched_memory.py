@@ -17,19 +17,23 @@ labeler for ``c`` comparisons: ``m``, or ``n m`` for the pooled fit of each devi
 * Measured (tracemalloc, ``B n W`` of about 1e6, every mechanism, ``K`` from 1 to 100, noise,
   sizes, the online and preference games): at most 7.9 units in all for one profile, 2.8 held.
   The reward-report game's terminal step ends holding the actions, ``report``, the final and
-  the new observation (``2K + 2`` columns each; ``true_reward`` is a view of the final one), the
-  new rewards, the ``(B, K)`` policy and eight ``(B, n)`` arrays (the infos and the new sizes):
-  ``(7 + 1/n) K + 12`` columns' worth, 8.4 ``(B, n, K)`` arrays at ``n = 5, K = 10`` (7.0 units);
-  the returned arrays alone are ``(5 + 1/n) K + 11`` of them.
+  the new observation (``2K + 2`` columns each; ``true_reward`` is a view of the final one, and
+  the new episode's rewards are drawn straight into the new one's reward columns and held
+  nowhere else until the next round draws them again from the generator state they came from:
+  ``BatchedRewardReport.rewards``), the ``(B, K)`` policy (handed over on the last round, not
+  copied) and eight ``(B, n)`` arrays (the infos and the new sizes): ``(6 + 1/n) K + 12``
+  columns' worth, 7.4 ``(B, n, K)`` arrays at ``n = 5, K = 10`` (6.2 units); the returned
+  arrays alone are ``(5 + 1/n) K + 11`` of them.
 * Per ``autoreset`` mode (the bound above holds in both): in ``"same_step"`` mode (default) the
-  terminal step is the one above, a step's largest. In ``"next_step"`` mode the terminal step
-  draws no types and builds one observation, and the reset step after it plays no round (it
-  holds the old state, the actions, the new types and the new observation), so neither holds
-  more than a round. Measured by ``sfe bench`` at ``B n K = 1e7`` (``n = 5, K = 10``, in
-  ``(B, n, K)`` arrays, held + peak): ``same_step`` round 7.5, terminal 8.5; ``next_step``
-  round 7.5, terminal 6.4, reset 4.4 (numpy; torch on the CPU 7.7, 8.5 and 7.7, 7.1, 5.3): the
-  issue's 8 ``(B, n, K)`` arrays hold on every step in ``next_step`` mode there, not in
-  ``same_step`` mode.
+  terminal step is the one above. In ``"next_step"`` mode the terminal step draws no types and
+  builds one observation, and the reset step after it plays no round (it holds the old state,
+  the actions, the new sizes and the new observation). Measured by ``sfe bench`` at
+  ``B n K = 1e7`` (``n = 5, K = 10``, in ``(B, n, K)`` arrays, held + peak): ``same_step``
+  round 7.5, terminal 7.7; ``next_step`` round 7.5, terminal 6.3, reset 4.6 (numpy; torch on the
+  CPU 7.8, 7.6 and 7.8, 7.1, 4.5): the issue's 8 ``(B, n, K)`` arrays hold on every step in both
+  modes there, and for ``n >= 5, K >= 10`` (tests/test_batched_autoreset.py). Below that the
+  ``(B, n)`` infos (``K = 4``: 9.1 a round) or the ``(B, K)`` policies (``n = 1``: 9.3) weigh
+  more than ``(B, n, K)`` arrays can carry; the bound in its own unit holds there too.
 
 Checked by tests/test_batched_torch.py and tests/test_batched_autoreset.py (tracemalloc, the
 profiler's events) and reported by ``sfe bench`` (tracemalloc

@@ -16,7 +16,7 @@ import torch
 class TorchRandom:
     """``random``, ``uniform``, ``integers``, ``standard_normal`` and ``dirichlet`` with numpy's
     signatures (``size`` a shape), drawn from one ``torch.Generator`` seeded with ``seed``
-    (``None``: fresh entropy)."""
+    (``None``: fresh entropy); ``bit_generator.state`` as numpy's."""
 
     def __init__(self, seed=None, device="cpu", dtype=torch.float64):
         self.device = torch.device(device)
@@ -27,6 +27,20 @@ class TorchRandom:
         else:
             self.generator.manual_seed(int(seed))
 
+    @property
+    def bit_generator(self):
+        """``self``: numpy's ``rng.bit_generator.state`` reads and sets the torch generator's state here."""
+        return self
+
+    @property
+    def state(self):
+        """The torch generator's state (a CPU byte tensor); setting it replays the draws made since."""
+        return self.generator.get_state()
+
+    @state.setter
+    def state(self, value):
+        self.generator.set_state(value)
+
     def _shape(self, size):
         return (size,) if isinstance(size, int) else tuple(size)
 
@@ -35,7 +49,8 @@ class TorchRandom:
         return torch.rand(self._shape(size), generator=self.generator, device=self.device, dtype=self.dtype)
 
     def uniform(self, low=0.0, high=1.0, size=()):
-        return low + (high - low) * self.random(size)
+        """``low + (high - low) U``, computed in the draw's own tensor."""
+        return self.random(size).mul_(high - low).add_(low)
 
     def standard_normal(self, size=()):
         return torch.randn(self._shape(size), generator=self.generator, device=self.device, dtype=self.dtype)

@@ -108,10 +108,11 @@ class RewardReportRounds:
             raise ValueError(message)
         return w
 
-    def _draw_types(self):
+    def _draw_types(self, out=None):
+        """New types (``out``: the array to draw the rewards into, see ``rules.draw_types``)."""
         rewards, sizes = rules.draw_types(
             self.np_random, (*self.batch_shape, self.n_labelers), self.K, self.reward_distribution,
-            self.dirichlet_alpha, self.normalization, self.max_size, self.fixed_sizes,
+            self.dirichlet_alpha, self.normalization, self.max_size, self.fixed_sizes, out,
         )
         if self.sybils is not None:  # identities copy their owner's reward and split its size
             rewards, sizes = self.sybils.expand(rewards, -2), self.sybils.expand(sizes) * self.sybils.share

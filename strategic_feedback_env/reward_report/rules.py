@@ -7,6 +7,8 @@ back in the kind they came in (``mechanisms._ops.ops_for``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from strategic_feedback_env import mechanisms
@@ -31,19 +33,44 @@ def normalise(vectors: np.ndarray, normalization: str, overwrite: bool = False) 
     positive = norm > 0
     ops = ops_for(vectors)
     if ops.known_all(positive):  # the common case; same values as the general expression below
-        return np.divide(vectors, norm, out=vectors) if overwrite else vectors / norm
+        return ops.xp.divide(vectors, norm, out=vectors) if overwrite else vectors / norm
     safe = ops.xp.where(positive, norm, 1.0)
+    if overwrite:
+        return ops.ifill(ops.idiv(vectors, safe), ~positive, fallback)
     return ops.xp.where(positive, vectors / safe, fallback)
 
 
-def draw_types(rng, shape, K, distribution, dirichlet_alpha, normalization, max_size, fixed_sizes=None):
-    """Private types for labelers of ``shape`` (e.g. ``(n,)`` or ``(B, n)``):
-    rewards ``shape + (K,)`` and sizes ``shape``."""
+DRAW_BLOCKS = 32  # how many blocks rewards drawn into a given array are drawn in, at most
+
+
+def _draw_raw(rng, shape, K, distribution, dirichlet_alpha):
+    """Unnormalised rewards ``shape + (K,)``: uniform numbers or ``Dir(alpha)`` rows."""
     if distribution == "uniform":
-        raw = rng.random((*shape, K))
+        return rng.random((*shape, K))
+    return rng.dirichlet(np.full(K, dirichlet_alpha), size=shape)
+
+
+def draw_types(rng, shape, K, distribution, dirichlet_alpha, normalization, max_size, fixed_sizes=None, out=None):
+    """Private types for labelers of ``shape`` (e.g. ``(n,)`` or ``(B, n)``):
+    rewards ``shape + (K,)`` and sizes ``shape``.
+
+    ``out``: an array of the rewards' shape (a view of an observation's reward columns, say) the
+    rewards are drawn and normalised into, in (at most) :data:`DRAW_BLOCKS` blocks along the first
+    axis, so no temporary larger than a block is made.
+    Numpy's generators draw the same numbers in blocks as in one call; a torch generator draws a
+    reproducible stream of its own."""
+    if out is None:
+        raw = _draw_raw(rng, shape, K, distribution, dirichlet_alpha)
     else:
-        raw = rng.dirichlet(np.full(K, dirichlet_alpha), size=shape)
+        rows = math.ceil(shape[0] / DRAW_BLOCKS)
+        for start in range(0, shape[0], rows):
+            block = out[start:start + rows]
+            block[...] = _draw_raw(rng, block.shape[:-1], K, distribution, dirichlet_alpha)
+        raw = out
     rewards = normalise(raw, normalization, overwrite=True)
+    if out is not None and rewards is not out:  # an all-zero row's fallback is a new array
+        out[...] = rewards
+        rewards = out
     ops = ops_for(raw)
     if fixed_sizes is None:
         sizes = ops.asarray(rng.integers(1, max_size + 1, size=shape), like=raw)
@@ -98,12 +125,17 @@ def truthful_actions(rewards, sizes, max_size, report_size):
 def observe(rewards, sizes, max_size, round_fraction, last_policy):
     """``[r_i | w_i / max_size | round / max_cycles | last policy]`` for every labeler."""
     K = rewards.shape[-1]
-    lead = rewards.shape[:-1]
-    ops = ops_for(rewards)
-    obs = ops.empty((*lead, 2 * K + 2), like=rewards)
+    obs = ops_for(rewards).empty((*rewards.shape[:-1], 2 * K + 2), like=rewards)
     obs[..., :K] = rewards
+    return fill_observation(obs, sizes, max_size, round_fraction, last_policy)
+
+
+def fill_observation(obs, sizes, max_size, round_fraction, last_policy):
+    """Write every column of the observations ``obs`` but the rewards (see :func:`observe`); returns ``obs``."""
+    K = last_policy.shape[-1]
+    ops = ops_for(obs)
     ops.xp.divide(sizes, max_size, out=obs[..., K])  # sizes / max_size, without a temporary
-    obs[..., K + 1] = ops.asarray(round_fraction, like=rewards)[..., None]
+    obs[..., K + 1] = ops.asarray(round_fraction, like=obs)[..., None]
     obs[..., K + 2:] = last_policy[..., None, :]
     return obs
 
