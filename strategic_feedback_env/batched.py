@@ -377,6 +377,8 @@ class BatchedRewardReport(RewardReportRounds, BatchedLabelerGame):
         self._rewards, self._rewards_start = value, None
 
     def _draw_types(self, out=None):
+        """The game's draw; the one ``_first_observation`` aims at its observation leaves the rewards
+        there and records the generator's state they were drawn from."""
         into, self._rewards_into = self._rewards_into, None
         if into is None:
             return super()._draw_types(out)
