@@ -30,7 +30,7 @@ labeler for ``c`` comparisons: ``m``, or ``n m`` for the pooled fit of each devi
   the actions, the new sizes and the new observation). Measured by ``sfe bench`` at
   ``B n K = 1e7`` (``n = 5, K = 10``, in ``(B, n, K)`` arrays, held + peak): ``same_step``
   round 7.5, terminal 7.7; ``next_step`` round 7.5, terminal 6.3, reset 4.6 (numpy; torch on the
-  CPU 7.8, 7.6 and 7.8, 7.1, 4.5): the issue's 8 ``(B, n, K)`` arrays hold on every step in both
+  CPU 7.8, 7.6 and 7.7, 7.1, 4.5): the issue's 8 ``(B, n, K)`` arrays hold on every step in both
   modes there, and for ``n >= 5, K >= 10`` (tests/test_batched_autoreset.py). Below that the
   ``(B, n)`` infos (``K = 4``: 9.1 a round) or the ``(B, K)`` policies (``n = 1``: 9.3) weigh
   more than ``(B, n, K)`` arrays can carry; the bound in its own unit holds there too.
