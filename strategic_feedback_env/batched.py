@@ -84,7 +84,7 @@ torch; ``next_step``: the terminal step 6.3 and 7.1, its reset step 4.6 and 4.5;
 ``next_step`` spreads the final and the new observation over two steps, at the price of one
 step per episode that plays no round.
 
-Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 2.4-2.6 million
+Performance: ``B = 4096, n = 5, K = 10`` (affine maximizer, KL) runs at about 2.4-2.75 million
 labeler-steps/s on one core (``sfe bench``). The short-axis reductions use the bit-identical
 column forms of :mod:`strategic_feedback_env.mechanisms._ops`, and the mechanism and the rules write into fresh
 temporaries they own (``NumpyOps.iadd``/``imul``/``iexp``, ``normalise(..., overwrite=True)``), so
