@@ -60,7 +60,9 @@ run. Fed the same types and actions, the two backends agree to 1e-10 in float64
 (tests/test_batched_torch.py). No array crosses to the host during a step; the device is read
 for single flags only: the action check (one per step), the input checks an online mechanism (or
 one given its own ``normalization``) runs itself (one per checked array, up to five per step),
-and with ``reward_distribution="dirichlet"`` the gamma sampler's acceptance (one per draw).
+and with ``reward_distribution="dirichlet"`` the gamma sampler's acceptance (one per draw: one
+per round, and up to 32 for an episode's first rewards, drawn in blocks into its first
+observation, and 32 again when they are first read; see "Memory").
 The preference game (``preference_report_v0``) runs on ``backend="numpy"`` only (its pair
 draws and Bradley-Terry fits are numpy code); other backends are refused.
 
